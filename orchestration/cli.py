@@ -1,0 +1,84 @@
+"""`marketlake`: one command line for every stage of the platform."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from transactional.config import get_settings
+
+app = typer.Typer(help="Marketlake: a data and ML platform for multi-tenant marketplaces.", no_args_is_help=True)
+db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABASE_URL points elsewhere).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def _embedded():
+    from transactional.embedded_pg import EmbeddedPostgres
+
+    settings = get_settings()
+    if settings.database_url:
+        console.print("[yellow]DATABASE_URL is set: the embedded server is not used.[/]")
+        raise typer.Exit(0)
+    return EmbeddedPostgres.from_settings(settings)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Initialise (first time) and start the embedded PostgreSQL server."""
+    url = _embedded().start()
+    console.print(f"PostgreSQL running: {url}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server."""
+    console.print("stopped" if _embedded().stop() else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded server runs (exit 1 when it does not)."""
+    server = _embedded()
+    running = server.is_running()
+    console.print(f"{'running' if running else 'stopped'}: {server.url} (data in {server.pgdata})")
+    raise typer.Exit(0 if running else 1)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL the platform uses."""
+    from transactional.embedded_pg import database_url
+
+    print(database_url(get_settings(), start=False))
+
+
+@db_app.command("migrate")
+def db_migrate(revision: str = typer.Argument("head", help="Alembic revision to upgrade to")) -> None:
+    """Apply Alembic migrations (starting the embedded server when needed)."""
+    from transactional.migrate import upgrade
+
+    upgrade(revision)
+    console.print(f"database migrated to {revision}")
+
+
+@app.command("api")
+def api(
+    host: str = typer.Option("127.0.0.1", help="interface to bind"),
+    port: int = typer.Option(8000, help="port to bind"),
+    workers: int = typer.Option(1, help="uvicorn worker processes"),
+) -> None:
+    """Serve the transactional API (OpenAPI at /docs and /openapi.json)."""
+    import uvicorn
+
+    from transactional.migrate import upgrade
+
+    upgrade()
+    console.print(f"API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run("transactional.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+if __name__ == "__main__":
+    app()

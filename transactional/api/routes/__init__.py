@@ -1,0 +1,5 @@
+"""One router per resource; the app includes them in this order."""
+
+from transactional.api.routes import auth, health, tenants
+
+ROUTERS = [health.router, auth.router, tenants.router]

@@ -1,0 +1,82 @@
+"""Password hashing (argon2id), JWT access tokens and opaque rotating refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from transactional.config import get_settings
+from transactional.errors import Unauthorized
+from transactional.models import Role
+
+# argon2id with RFC 9106 "low memory" parameters: strong, yet cheap enough for 2-core servers.
+_hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=1)
+ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def digest(token: str) -> str:
+    """Tokens are stored only as digests; a leaked table reveals no usable token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_opaque_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    role: Role
+    tenant_id: uuid.UUID | None
+    jti: str
+    expires_at: datetime
+
+
+def issue_access_token(user_id: uuid.UUID, role: Role, tenant_id: uuid.UUID | None) -> tuple[str, int]:
+    settings = get_settings()
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "role": role.value,
+        "tid": str(tenant_id) if tenant_id else None,
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + lifetime,
+        "typ": "access",
+    }
+    return jwt.encode(claims, settings.signing_secret(), algorithm=ALGORITHM), int(lifetime.total_seconds())
+
+
+def decode_access_token(token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, get_settings().signing_secret(), algorithms=[ALGORITHM])
+        if claims.get("typ") != "access":
+            raise jwt.InvalidTokenError("not an access token")
+        return Principal(
+            user_id=uuid.UUID(claims["sub"]),
+            role=Role(claims["role"]),
+            tenant_id=uuid.UUID(claims["tid"]) if claims.get("tid") else None,
+            jti=claims["jti"],
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise Unauthorized("invalid or expired access token", field="Authorization") from exc
