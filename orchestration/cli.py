@@ -55,7 +55,7 @@ def db_url() -> None:
 
 
 @db_app.command("migrate")
-def db_migrate(revision: str = typer.Argument("head", help="Alembic revision to upgrade to")) -> None:
+def db_migrate(revision: str = typer.Argument("heads", help="Alembic revision to upgrade to")) -> None:
     """Apply Alembic migrations (starting the embedded server when needed)."""
     from transactional.migrate import upgrade
 
