@@ -63,6 +63,31 @@ def db_migrate(revision: str = typer.Argument("heads", help="Alembic revision to
     console.print(f"database migrated to {revision}")
 
 
+@app.command("create-admin")
+def create_admin(
+    email: str = typer.Option(..., help="login email of the platform administrator"),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 help="at least 8 characters"),
+) -> None:
+    """Create a platform administrator (manages categories, tenants and moderation)."""
+    from transactional.db import PLATFORM, session_scope
+    from transactional.errors import ProblemError
+    from transactional.migrate import upgrade
+    from transactional.models import Role
+    from transactional.services.auth import register_user
+
+    if len(password) < 8:
+        raise typer.BadParameter("the password needs at least 8 characters", param_hint="--password")
+    upgrade()
+    try:
+        with session_scope(PLATFORM) as session:
+            user = register_user(session, email=email, password=password, role=Role.platform_admin)
+    except ProblemError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"platform admin {user.email} created ({user.id})")
+
+
 @app.command("api")
 def api(
     host: str = typer.Option("127.0.0.1", help="interface to bind"),
