@@ -17,6 +17,8 @@ TEST_HOME = Path(tempfile.gettempdir()) / f"marketlake-test-{os.getuid()}"
 os.environ.setdefault("MARKETLAKE_HOME", str(TEST_HOME))
 os.environ.setdefault("MARKETLAKE_PG_PORT", "54339")
 os.environ.setdefault("MARKETLAKE_LOG_LEVEL", "WARNING")
+os.environ.setdefault("MARKETLAKE_ARGON2_TIME_COST", "1")
+os.environ.setdefault("MARKETLAKE_ARGON2_MEMORY_KIB", "8192")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

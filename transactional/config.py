@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     refresh_token_days: int = 30
     payment_webhook_secret: str = "marketlake-simulated-provider"
     reservation_ttl_seconds: int = 900
+    # argon2id cost (RFC 9106 low-memory profile); the test suite lowers it to keep logins quick.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
     log_level: str = "INFO"
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -70,7 +71,7 @@ def login(session: Session, *, login: str, password: str) -> TokenPair:
     user = session.scalar(select(User).where(or_(User.email == login.lower(), User.phone == login)))
     # Verify against a dummy hash when the user is unknown so timing does not reveal accounts.
     known = user is not None and user.is_active
-    if not verify_password(user.password_hash if known else _DUMMY_HASH, password) or not known:
+    if not verify_password(user.password_hash if known else _dummy_hash(), password) or not known:
         raise Unauthorized("wrong login or password", field="password")
     return _issue_pair(session, user)
 
@@ -147,4 +148,7 @@ def accept_invitation(session: Session, *, token: str, password: str, full_name:
     return user
 
 
-_DUMMY_HASH = hash_password(new_opaque_token())
+
+@lru_cache
+def _dummy_hash() -> str:
+    return hash_password(new_opaque_token())

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -16,18 +17,22 @@ from transactional.config import get_settings
 from transactional.errors import Unauthorized
 from transactional.models import Role
 
-# argon2id with RFC 9106 "low memory" parameters: strong, yet cheap enough for 2-core servers.
-_hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=1)
 ALGORITHM = "HS256"
 
 
+@lru_cache
+def _hasher() -> PasswordHasher:
+    settings = get_settings()
+    return PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, parallelism=1)
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
