@@ -19,17 +19,26 @@ os.environ.setdefault("MARKETLAKE_PG_PORT", "54339")
 os.environ.setdefault("MARKETLAKE_LOG_LEVEL", "WARNING")
 os.environ.setdefault("MARKETLAKE_ARGON2_TIME_COST", "1")
 os.environ.setdefault("MARKETLAKE_ARGON2_MEMORY_KIB", "8192")
+# Tests empty the database they use: never a user's DATABASE_URL, only an explicit test server.
+if os.environ.get("MARKETLAKE_TEST_DATABASE_URL"):
+    os.environ["DATABASE_URL"] = os.environ["MARKETLAKE_TEST_DATABASE_URL"]
+else:
+    os.environ.pop("DATABASE_URL", None)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def migrated_database() -> str:
+    """A database built from the migrations at the start of every test session."""
     from transactional.config import get_settings
-    from transactional.embedded_pg import database_url
+    from transactional.embedded_pg import EmbeddedPostgres, database_url
     from transactional.migrate import upgrade
 
-    url = database_url(get_settings())
+    settings = get_settings()
+    if not settings.database_url:
+        EmbeddedPostgres.from_settings(settings).recreate_database()
+    url = database_url(settings)
     upgrade()
     return url
 

@@ -108,21 +108,27 @@ class EmbeddedPostgres:
         self._ensure_database()
         return self.url
 
-    def _ensure_database(self) -> None:
+    def _maintenance_connection(self) -> psycopg.Connection:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with psycopg.connect(
-                    f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres", autocommit=True
-                ) as conn:
-                    exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
-                    if not exists:
-                        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-                    return
+                return psycopg.connect(f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres", autocommit=True)
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
+
+    def _ensure_database(self) -> None:
+        with self._maintenance_connection() as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+    def recreate_database(self) -> None:
+        """Start the server and give it an empty application database (tests, `demo --fresh`)."""
+        self.start()
+        with self._maintenance_connection() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
     def stop(self) -> bool:
         if not self.is_running():
