@@ -51,3 +51,7 @@ class Unprocessable(ProblemError):
 
 class TooManyRequests(ProblemError):
     status, title = 429, "Too many requests"
+
+
+class PayloadTooLarge(ProblemError):
+    status, title = 413, "Content too large"

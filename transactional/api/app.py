@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -13,12 +14,15 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from transactional.api import openapi
 from transactional.api.routes import ROUTERS
 from transactional.config import get_settings
 from transactional.errors import ProblemError
 from transactional.observability import configure_logging, log
 
-PROBLEM = "application/problem+json"
+PROBLEM = openapi.PROBLEM_MEDIA_TYPE
+# A caller's correlation id is echoed in headers and logs, so only plain tokens are trusted.
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 REQUESTS = Counter("marketlake_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("marketlake_http_request_seconds", "HTTP request latency", ["method", "route"])
 
@@ -53,8 +57,8 @@ def create_app() -> FastAPI:
 
     @app.middleware("http")
     async def correlation_and_metrics(request: Request, call_next):
-        correlation_id = request.headers.get("X-Correlation-ID") or uuid.uuid4().hex
-        request.state.correlation_id = correlation_id[:128]
+        given = request.headers.get("X-Correlation-ID", "")
+        request.state.correlation_id = given if CORRELATION_ID.fullmatch(given) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(correlation_id=request.state.correlation_id)
         started = time.perf_counter()
@@ -95,4 +99,5 @@ def create_app() -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
     return app
