@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,13 +19,17 @@ class ProductStatus(str, enum.Enum):
     inactive = "inactive"
 
 
+# A product shoppers can see, apart from its tenant's status.
+BROWSABLE = "status = 'active' AND deleted_at IS NULL AND min_price IS NOT NULL"
+
+
 class Category(Base):
     """Platform-wide category tree managed by platform admins (not tenant-owned)."""
 
     __tablename__ = "categories"
     id: Mapped[uuid.UUID] = uuid_pk()
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("categories.id"), index=True)
-    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str] = mapped_column(String(255), unique=True)  # materialised path: "home/kitchen"
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at()
 
@@ -35,6 +39,10 @@ class Product(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_ref"),
         Index("ix_products_browse", "status", "category_id", "created_at"),
+        # Storefront keyset orders over browsable products (migration 0003).
+        Index("ix_products_storefront_price", "min_price", "id", postgresql_where=text(BROWSABLE)),
+        Index("ix_products_storefront_newest", "created_at", "id", postgresql_where=text(BROWSABLE)),
+        Index("ix_products_storefront_rating", text("coalesce(rating_avg, 0)"), "id", postgresql_where=text(BROWSABLE)),
     )
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
