@@ -5,12 +5,15 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from pipelines.cli import gdpr_app, lakehouse_app
 from transactional.config import get_settings
 
 app = typer.Typer(help="Marketlake: a data and ML platform for multi-tenant marketplaces.", no_args_is_help=True)
 db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABASE_URL points elsewhere).",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(lakehouse_app, name="lakehouse")
+app.add_typer(gdpr_app, name="gdpr")
 console = Console(stderr=True)
 
 
