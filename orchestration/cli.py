@@ -14,6 +14,8 @@ db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABAS
 app.add_typer(db_app, name="db")
 app.add_typer(lakehouse_app, name="lakehouse")
 app.add_typer(gdpr_app, name="gdpr")
+inventory_app = typer.Typer(help="Stock and its reservations.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
 console = Console(stderr=True)
 
 
@@ -64,6 +66,16 @@ def db_migrate(revision: str = typer.Argument("heads", help="Alembic revision to
 
     upgrade(revision)
     console.print(f"database migrated to {revision}")
+
+
+@inventory_app.command("release-expired")
+def inventory_release_expired() -> None:
+    """Release stock reservations past their time to live (the API also does this periodically)."""
+    from transactional.services.inventory import release_expired_now
+
+    with console.status("releasing expired reservations"):
+        released = release_expired_now()
+    console.print(f"released {released} expired reservation(s)")
 
 
 @app.command("create-admin")

@@ -1,5 +1,8 @@
 """One router per resource; the app includes them in this order."""
 
-from transactional.api.routes import auth, events, health, tenants
+from transactional.api.routes import (
+    auth, cart, checkout, events, health, inventory, orders, payments, reviews, tenants,
+)
 
-ROUTERS = [health.router, auth.router, tenants.router, events.router]
+ROUTERS = [health.router, auth.router, tenants.router, events.router,
+           inventory.router, cart.router, checkout.router, orders.router, payments.router, reviews.router]
