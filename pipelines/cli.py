@@ -92,3 +92,15 @@ def stream(
     except KeyboardInterrupt:
         pass
     _print_json([total.summary() for total in totals.values()])
+
+
+@lakehouse_app.command("silver")
+def build_silver() -> None:
+    """Bring the silver tables up to date with bronze (idempotent upserts on business keys)."""
+    from pipelines import silver
+    from pipelines.engine import get_spark
+
+    with _progress() as progress:
+        progress.add_task("building silver", total=None)
+        report = silver.build_silver(get_spark())
+    _print_json({"changes": report.changes, "events": report.events, "tables": report.tables})
