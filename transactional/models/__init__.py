@@ -7,13 +7,15 @@ from transactional.models.commerce import (
     PaymentStatus, PaymentWebhookEvent, Refund, Review, StockAdjustment, StockReservation, SubOrder,
     Warehouse,
 )
+from transactional.models.external import ExternalDataset, ExternalInteraction
 from transactional.models.feed import OutboxEvent, ShopperEvent
 from transactional.models.tenancy import (
     AuditLog, Plan, RefreshToken, RevokedAccessToken, Role, StaffInvitation, Tenant, TenantStatus, User,
 )
 
 __all__ = [
-    "AuditLog", "Base", "Cart", "CartItem", "Category", "InventoryLevel", "Order", "OrderItem",
+    "AuditLog", "Base", "Cart", "CartItem", "Category", "ExternalDataset", "ExternalInteraction", "InventoryLevel",
+    "Order", "OrderItem",
     "OrderStatus", "OrderStatusChange", "OutboxEvent", "Payment", "PaymentStatus", "PaymentWebhookEvent",
     "Plan", "Product", "ProductStatus", "ProductVersion", "RefreshToken", "Refund", "RevokedAccessToken",
     "Review", "Role", "ShopperEvent", "Sku", "StaffInvitation", "StockAdjustment", "StockReservation",
