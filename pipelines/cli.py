@@ -104,3 +104,38 @@ def build_silver() -> None:
         progress.add_task("building silver", total=None)
         report = silver.build_silver(get_spark())
     _print_json({"changes": report.changes, "events": report.events, "tables": report.tables})
+
+
+@lakehouse_app.command("gold")
+def build_gold() -> None:
+    """Recompute the gold tables and publish those whose quality gates pass (exit 1 if any is held back)."""
+    from pipelines import gold
+    from pipelines.engine import get_spark
+
+    with _progress() as progress:
+        progress.add_task("validating and building gold", total=None)
+        report = gold.build_gold(get_spark())
+    _print_json(report.summary())
+    for table, reasons in report.blocked.items():
+        console.print(f"[red]gold.{table} not published[/]: " + "; ".join(reasons))
+    raise typer.Exit(1 if report.blocked else 0)
+
+
+@lakehouse_app.command("run")
+def run_all(batch_size: int = typer.Option(None, min=1, help="rows per bronze micro-batch")) -> None:
+    """Ingest into bronze, bring silver up to date, then validate and publish gold."""
+    from pipelines import bronze, gold, silver
+    from pipelines.engine import get_spark
+
+    with _progress() as progress:
+        task = progress.add_task("ingesting bronze", total=None)
+        spark = get_spark()
+        ingested = bronze.ingest(spark, batch_size=batch_size)
+        progress.update(task, description="building silver")
+        built = silver.build_silver(spark)
+        progress.update(task, description="validating and building gold")
+        published = gold.build_gold(spark)
+    _print_json({"bronze": [report.summary() for report in ingested],
+                 "silver": {"changes": built.changes, "events": built.events, "tables": built.tables},
+                 "gold": published.summary()})
+    raise typer.Exit(1 if published.blocked else 0)
