@@ -14,15 +14,24 @@ from transactional.services.catalog import ProductRow, ensure_categories, import
 
 def _tenant(slug: str) -> uuid.UUID:
     with session_scope(PLATFORM) as session:
-        tenant = Tenant(slug=slug, legal_name=slug, store_name=slug, status=TenantStatus.active, branding={}, shipping={})
+        tenant = Tenant(
+            slug=slug, legal_name=slug, store_name=slug, status=TenantStatus.active, branding={}, shipping={}
+        )
         session.add(tenant)
         session.flush()
         return tenant.id
 
 
 def _row(ref: str, code: str, price: str = "10.00", **overrides) -> ProductRow:
-    values = {"product_ref": ref, "sku_code": code, "title": f"Product {ref}", "price": price, "currency": "EUR",
-              "status": "active", **overrides}
+    values = {
+        "product_ref": ref,
+        "sku_code": code,
+        "title": f"Product {ref}",
+        "price": price,
+        "currency": "EUR",
+        "status": "active",
+        **overrides,
+    }
     return ProductRow.model_validate(values)
 
 
@@ -54,16 +63,20 @@ def test_import_creates_products_skus_versions_and_min_price(db):
     tenant_id = _tenant("acme")
     with session_scope(PLATFORM) as session:
         ensure_categories(session, ["home/kitchen"])
-    rows = [_row("kettle", "K-1", "30.00", category="home/kitchen", sku_attributes={"color": "red"}),
-            _row("kettle", "K-2", "25.50", category="home/kitchen"),
-            _row("mug", "M-1", "4")]
+    rows = [
+        _row("kettle", "K-1", "30.00", category="home/kitchen", sku_attributes={"color": "red"}),
+        _row("kettle", "K-2", "25.50", category="home/kitchen"),
+        _row("mug", "M-1", "4"),
+    ]
     result = _import(tenant_id, rows)
     assert (result.products_created, result.skus_created, result.products_unchanged) == (2, 3, 0)
     with session_scope(AccessContext("tenant", tenant_id=tenant_id)) as session:
         kettle = session.scalars(select(Product).where(Product.external_ref == "kettle")).one()
         assert kettle.min_price == Decimal("25.50") and kettle.version == 1
         assert session.scalar(select(func.count()).select_from(Sku).where(Sku.product_id == kettle.id)) == 2
-        snapshot = session.scalars(select(ProductVersion.snapshot).where(ProductVersion.product_id == kettle.id)).one()
+        snapshot = session.scalars(
+            select(ProductVersion.snapshot).where(ProductVersion.product_id == kettle.id)
+        ).one()
         assert [sku["sku_code"] for sku in snapshot["skus"]] == ["K-1", "K-2"]
         assert snapshot["skus"][0]["price"] == "30.00"
 
@@ -73,7 +86,12 @@ def test_reimporting_the_same_rows_changes_nothing(db):
     rows = [_row("kettle", "K-1", "30"), _row("kettle", "K-2", "25.5"), _row("mug", "M-1")]
     _import(tenant_id, rows)
     again = _import(tenant_id, rows)
-    assert (again.products_unchanged, again.skus_unchanged, again.products_updated, again.skus_updated) == (2, 3, 0, 0)
+    assert (again.products_unchanged, again.skus_unchanged, again.products_updated, again.skus_updated) == (
+        2,
+        3,
+        0,
+        0,
+    )
     changed = _import(tenant_id, [_row("kettle", "K-2", "19.99")])
     assert (changed.products_updated, changed.skus_updated) == (1, 1)
     with session_scope(AccessContext("tenant", tenant_id=tenant_id)) as session:
@@ -87,17 +105,23 @@ def test_import_reports_every_bad_row_and_writes_nothing(db):
     _import(tenant_id, [_row("kettle", "K-1")])
     rows = [
         _row("mug", "M-1"),
-        _row("mug", "M-1"),                          # repeated SKU code
-        _row("mug", "M-2", title="Another title"),   # disagrees with row 1
-        _row("pan", "K-1"),                          # K-1 belongs to kettle
-        _row("pot", "P-1", category="no/such"),      # unknown category
-        _row("bowl", "B-1", currency="USD"), _row("bowl", "B-2"),  # mixed currencies
-        _row("cup", "C-1", sku_active=False),        # active without an active SKU
+        _row("mug", "M-1"),  # repeated SKU code
+        _row("mug", "M-2", title="Another title"),  # disagrees with row 1
+        _row("pan", "K-1"),  # K-1 belongs to kettle
+        _row("pot", "P-1", category="no/such"),  # unknown category
+        _row("bowl", "B-1", currency="USD"),
+        _row("bowl", "B-2"),  # mixed currencies
+        _row("cup", "C-1", sku_active=False),  # active without an active SKU
     ]
     with pytest.raises(Unprocessable) as raised:
         _import(tenant_id, rows)
     assert [(e["row"], e["field"]) for e in raised.value.errors] == [
-        (2, "sku_code"), (3, "title"), (4, "sku_code"), (5, "category"), (6, "currency"), (8, "status"),
+        (2, "sku_code"),
+        (3, "title"),
+        (4, "sku_code"),
+        (5, "category"),
+        (6, "currency"),
+        (8, "status"),
     ]
     assert raised.value.extra["error_count"] == 6
     with session_scope(PLATFORM) as session:
@@ -109,7 +133,10 @@ def test_import_needs_the_tenants_own_scope_or_the_platform(db):
     with pytest.raises(Forbidden), session_scope(AccessContext("tenant", tenant_id=other)) as session:
         import_products(session, tenant_id=tenant_id, actor_user_id=None, rows=[_row("a", "A-1")])
     with session_scope(AccessContext("tenant", tenant_id=tenant_id)) as session:
-        assert import_products(session, tenant_id=tenant_id, actor_user_id=None, rows=[_row("a", "A-1")]).rows == 1
+        assert (
+            import_products(session, tenant_id=tenant_id, actor_user_id=None, rows=[_row("a", "A-1")]).rows
+            == 1
+        )
 
 
 def test_import_records_the_actor_in_the_audit_log(db):
@@ -119,7 +146,14 @@ def test_import_records_the_actor_in_the_audit_log(db):
     actor = uuid.uuid4()
     _import(tenant_id, [_row("kettle", "K-1")], actor=actor)
     with owner_engine().connect() as connection:
-        entries = connection.execute(text("SELECT entity_type, actor_user_id, actor_scope FROM audit_log"
-                                          " WHERE tenant_id = :t ORDER BY id"), {"t": tenant_id}).all()
+        entries = connection.execute(
+            text(
+                "SELECT entity_type, actor_user_id, actor_scope FROM audit_log"
+                " WHERE tenant_id = :t ORDER BY id"
+            ),
+            {"t": tenant_id},
+        ).all()
     assert [(e.entity_type, e.actor_user_id, e.actor_scope) for e in entries] == [
-        ("product", actor, "tenant"), ("sku", actor, "tenant")]
+        ("product", actor, "tenant"),
+        ("sku", actor, "tenant"),
+    ]

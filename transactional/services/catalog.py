@@ -25,8 +25,16 @@ from typing import Annotated, Any
 
 from babel.numbers import list_currencies
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, TypeAdapter, ValidationError,
-    field_validator, model_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 from sqlalchemy import ARRAY, String, Uuid, any_, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +51,8 @@ from transactional.models import Category, Product, ProductStatus, ProductVersio
 SLUG_SEGMENT = r"[a-z0-9][a-z0-9_-]*"
 CategorySegment = Annotated[str, StringConstraints(pattern=rf"^{SLUG_SEGMENT}$", max_length=64)]
 CategoryPath = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=rf"^{SLUG_SEGMENT}(/{SLUG_SEGMENT})*$", max_length=255)
+    str,
+    StringConstraints(strip_whitespace=True, pattern=rf"^{SLUG_SEGMENT}(/{SLUG_SEGMENT})*$", max_length=255),
 ]
 _CATEGORY_PATHS = TypeAdapter(list[CategoryPath])
 
@@ -59,11 +68,16 @@ def _iso_currency(code: str) -> str:
     return code
 
 
-Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=3),
-                     AfterValidator(_iso_currency)]
+Currency = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=3),
+    AfterValidator(_iso_currency),
+]
 CENT = Decimal("0.01")
 # Quantised to cents so "12.5" and the stored 12.50 compare (and snapshot) equal.
-Price = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), AfterValidator(lambda p: p.quantize(CENT))]
+Price = Annotated[
+    Decimal, Field(ge=0, max_digits=14, decimal_places=2), AfterValidator(lambda p: p.quantize(CENT))
+]
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 SkuCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 ProductRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
@@ -163,7 +177,9 @@ class ProductRow(BaseModel):
     sku_code: SkuCode = Field(description="the SKU's code, unique within the store")
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
     description: Annotated[str, StringConstraints(max_length=20_000)] = ""
-    category: CategoryPath | None = Field(None, description="an existing category slug path, e.g. home/kitchen")
+    category: CategoryPath | None = Field(
+        None, description="an existing category slug path, e.g. home/kitchen"
+    )
     brand: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
     attributes: Attributes = Field({}, description="product attributes, a JSON object")
     images: Images = Field([], description='JSON array of URLs or {"url", "alt"} objects')
@@ -185,8 +201,13 @@ class ProductRow(BaseModel):
 
     def sku(self) -> SkuData:
         return SkuData(
-            sku_code=self.sku_code, price=self.price, currency=self.currency, attributes=self.sku_attributes,
-            weight_grams=self.weight_grams, low_stock_threshold=self.low_stock_threshold, is_active=self.sku_active,
+            sku_code=self.sku_code,
+            price=self.price,
+            currency=self.currency,
+            attributes=self.sku_attributes,
+            weight_grams=self.weight_grams,
+            low_stock_threshold=self.low_stock_threshold,
+            is_active=self.sku_active,
         )
 
 
@@ -222,7 +243,8 @@ def _ancestors(path: str) -> list[str]:
 _INSERT_CATEGORIES = text(
     "INSERT INTO categories (id, slug, name, parent_id)"
     " SELECT gen_random_uuid(), u.slug, u.name, parent.id"
-    " FROM unnest(CAST(:slugs AS text[]), CAST(:names AS text[]), CAST(:parents AS text[])) AS u(slug, name, parent)"
+    " FROM unnest(CAST(:slugs AS text[]), CAST(:names AS text[]), CAST(:parents AS text[]))"
+    " AS u(slug, name, parent)"
     " LEFT JOIN categories AS parent ON parent.slug = u.parent"
     " ON CONFLICT (slug) DO NOTHING"
 )
@@ -237,9 +259,13 @@ def ensure_categories(session: Session, paths: Iterable[str]) -> dict[str, uuid.
     try:
         wanted = _CATEGORY_PATHS.validate_python(list(paths))
     except ValidationError as exc:
-        raise Unprocessable("invalid category path", errors=[
-            {"field": "category", "reason": f"{error['input']!r}: {error['msg']}"} for error in exc.errors()
-        ]) from exc
+        raise Unprocessable(
+            "invalid category path",
+            errors=[
+                {"field": "category", "reason": f"{error['input']!r}: {error['msg']}"}
+                for error in exc.errors()
+            ],
+        ) from exc
     nodes = sorted({node for path in wanted for node in _ancestors(path)}, key=lambda s: (s.count("/"), s))
     if not nodes:
         return {}
@@ -250,12 +276,17 @@ def ensure_categories(session: Session, paths: Iterable[str]) -> dict[str, uuid.
             by_depth[node.count("/")].append(node)
         for depth in sorted(by_depth):
             level = by_depth[depth]
-            session.execute(_INSERT_CATEGORIES, {
-                "slugs": level,
-                "names": [_segment_name(node.rsplit("/", 1)[-1]) for node in level],
-                "parents": [node.rsplit("/", 1)[0] if depth else None for node in level],
-            })
-        rows = session.execute(select(Category.slug, Category.id).where(Category.slug == any_(_text_array(nodes))))
+            session.execute(
+                _INSERT_CATEGORIES,
+                {
+                    "slugs": level,
+                    "names": [_segment_name(node.rsplit("/", 1)[-1]) for node in level],
+                    "parents": [node.rsplit("/", 1)[0] if depth else None for node in level],
+                },
+            )
+        rows = session.execute(
+            select(Category.slug, Category.id).where(Category.slug == any_(_text_array(nodes)))
+        )
         return {slug: category_id for slug, category_id in rows}
 
 
@@ -295,15 +326,23 @@ def find_category(session: Session, reference: str) -> Category:
 
 def descendant_category_ids(session: Session, category: Category) -> list[uuid.UUID]:
     """The category and every category below it."""
-    return list(session.scalars(select(Category.id).where(
-        (Category.slug == category.slug) | Category.slug.startswith(category.slug + "/", autoescape=True)
-    )))
+    return list(
+        session.scalars(
+            select(Category.id).where(
+                (Category.slug == category.slug)
+                | Category.slug.startswith(category.slug + "/", autoescape=True)
+            )
+        )
+    )
 
 
 def create_category(session: Session, *, segment: str, name: str, parent_id: uuid.UUID | None) -> Category:
     parent = _parent(session, parent_id)
-    category = Category(slug=f"{parent.slug}/{segment}" if parent else segment, name=name,
-                        parent_id=parent.id if parent else None)
+    category = Category(
+        slug=f"{parent.slug}/{segment}" if parent else segment,
+        name=name,
+        parent_id=parent.id if parent else None,
+    )
     session.add(category)
     try:
         with session.begin_nested():
@@ -317,7 +356,11 @@ _UNSET: Any = object()
 
 
 def update_category(
-    session: Session, category_id: uuid.UUID, *, name: str | None = None, segment: str | None = None,
+    session: Session,
+    category_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    segment: str | None = None,
     parent_id: uuid.UUID | None = _UNSET,
 ) -> Category:
     """Rename a category and/or move it under another parent (None: make it a root); the slugs
@@ -340,8 +383,10 @@ def update_category(
             session.flush()
             if new_slug != old_slug:
                 session.execute(
-                    text("UPDATE categories SET slug = :new || substr(slug, length(:old) + 1)"
-                         " WHERE slug = :old OR starts_with(slug, :old || '/')"),
+                    text(
+                        "UPDATE categories SET slug = :new || substr(slug, length(:old) + 1)"
+                        " WHERE slug = :old OR starts_with(slug, :old || '/')"
+                    ),
                     {"new": new_slug, "old": old_slug},
                 )
     except IntegrityError as exc:
@@ -381,26 +426,44 @@ def _load_products(session: Session, condition, *, lock: bool) -> dict[uuid.UUID
         query = query.with_for_update()
     stored = {
         row.id: StoredProduct(
-            id=row.id, version=row.version, deleted=row.deleted_at is not None,
+            id=row.id,
+            version=row.version,
+            deleted=row.deleted_at is not None,
             data=ProductData.model_construct(
-                external_ref=row.external_ref, title=row.title, description=row.description,
-                category_id=row.category_id, brand=row.brand, attributes=row.attributes,
-                images=[Image.model_construct(url=HttpUrl(image["url"]), alt=image.get("alt")) for image in row.images],
-                status=row.status, skus=[],
+                external_ref=row.external_ref,
+                title=row.title,
+                description=row.description,
+                category_id=row.category_id,
+                brand=row.brand,
+                attributes=row.attributes,
+                images=[
+                    Image.model_construct(url=HttpUrl(image["url"]), alt=image.get("alt"))
+                    for image in row.images
+                ],
+                status=row.status,
+                skus=[],
             ),
         )
         for row in session.execute(query)
     }
     if stored:
-        sku_rows = session.execute(select(skus).where(skus.c.product_id == any_(_uuid_array(list(stored))))
-                                   .order_by(skus.c.sku_code))
+        sku_rows = session.execute(
+            select(skus).where(skus.c.product_id == any_(_uuid_array(list(stored)))).order_by(skus.c.sku_code)
+        )
         for row in sku_rows:
             product = stored[row.product_id]
             product.sku_ids[row.sku_code] = row.id
-            product.data.skus.append(SkuData.model_construct(
-                sku_code=row.sku_code, price=row.price, currency=row.currency, attributes=row.attributes,
-                weight_grams=row.weight_grams, low_stock_threshold=row.low_stock_threshold, is_active=row.is_active,
-            ))
+            product.data.skus.append(
+                SkuData.model_construct(
+                    sku_code=row.sku_code,
+                    price=row.price,
+                    currency=row.currency,
+                    attributes=row.attributes,
+                    weight_grams=row.weight_grams,
+                    low_stock_threshold=row.low_stock_threshold,
+                    is_active=row.is_active,
+                )
+            )
     return stored
 
 
@@ -423,10 +486,16 @@ class _Change:
     after: ProductData
 
     def is_effective(self) -> bool:
-        return self.before is None or self.before.deleted or self.before.data.snapshot() != self.after.snapshot()
+        return (
+            self.before is None or self.before.deleted or self.before.data.snapshot() != self.after.snapshot()
+        )
 
     def changed_skus(self) -> list[SkuData]:
-        before = {sku.sku_code: sku.model_dump(mode="json") for sku in self.before.data.skus} if self.before else {}
+        before = (
+            {sku.sku_code: sku.model_dump(mode="json") for sku in self.before.data.skus}
+            if self.before
+            else {}
+        )
         return [sku for sku in self.after.skus if before.get(sku.sku_code) != sku.model_dump(mode="json")]
 
 
@@ -448,7 +517,8 @@ _UPSERT_PRODUCTS = text(
     " CAST(:descriptions AS text[]), CAST(:category_ids AS uuid[]), CAST(:brands AS text[]),"
     " CAST(:attributes AS text[]), CAST(:images AS text[]), CAST(:statuses AS text[]),"
     " CAST(:versions AS int[]), CAST(:min_prices AS numeric[]))"
-    " AS u(id, external_ref, title, description, category_id, brand, attributes, images, status, version, min_price)"
+    " AS u(id, external_ref, title, description, category_id, brand, attributes, images, status, version,"
+    " min_price)"
     " ON CONFLICT (id) DO UPDATE SET external_ref = EXCLUDED.external_ref, title = EXCLUDED.title,"
     " description = EXCLUDED.description, category_id = EXCLUDED.category_id, brand = EXCLUDED.brand,"
     " attributes = EXCLUDED.attributes, images = EXCLUDED.images, status = EXCLUDED.status,"
@@ -460,8 +530,8 @@ _UPSERT_PRODUCTS = text(
 _UPSERT_SKUS = text(
     "INSERT INTO skus (id, tenant_id, product_id, sku_code, price, currency, attributes, weight_grams,"
     " low_stock_threshold, is_active)"
-    " SELECT gen_random_uuid(), :tenant_id, u.product_id, u.sku_code, u.price, u.currency, u.attributes::jsonb,"
-    " u.weight_grams, u.low_stock_threshold, u.is_active"
+    " SELECT gen_random_uuid(), :tenant_id, u.product_id, u.sku_code, u.price, u.currency,"
+    " u.attributes::jsonb, u.weight_grams, u.low_stock_threshold, u.is_active"
     " FROM unnest(CAST(:product_ids AS uuid[]), CAST(:sku_codes AS text[]), CAST(:prices AS numeric[]),"
     " CAST(:currencies AS text[]), CAST(:attributes AS text[]), CAST(:weights AS int[]),"
     " CAST(:thresholds AS int[]), CAST(:actives AS boolean[]))"
@@ -482,55 +552,77 @@ WRITE_BATCH = 5000
 
 
 def _write(
-    session: Session, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, changes: list[_Change], reason: str
+    session: Session,
+    tenant_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    changes: list[_Change],
+    reason: str,
 ) -> _Written:
     """Write the effective changes with their new versions; a change that alters nothing is skipped."""
     written = _Written()
     effective = [change for change in changes if change.is_effective()]
     for start in range(0, len(effective), WRITE_BATCH):
-        _write_batch(session, tenant_id, actor_user_id, effective[start:start + WRITE_BATCH], reason, written)
+        _write_batch(
+            session, tenant_id, actor_user_id, effective[start : start + WRITE_BATCH], reason, written
+        )
     return written
 
 
 def _write_batch(
-    session: Session, tenant_id: uuid.UUID, actor: uuid.UUID | None, batch: list[_Change], reason: str,
+    session: Session,
+    tenant_id: uuid.UUID,
+    actor: uuid.UUID | None,
+    batch: list[_Change],
+    reason: str,
     written: _Written,
 ) -> None:
     versions = [change.before.version + 1 if change.before else 1 for change in batch]
     snapshots = [change.after.snapshot() for change in batch]
-    session.execute(_UPSERT_PRODUCTS, {
-        "tenant_id": tenant_id,
-        "ids": [change.product_id for change in batch],
-        "external_refs": [snapshot["external_ref"] for snapshot in snapshots],
-        "titles": [snapshot["title"] for snapshot in snapshots],
-        "descriptions": [snapshot["description"] for snapshot in snapshots],
-        "category_ids": [change.after.category_id for change in batch],
-        "brands": [snapshot["brand"] for snapshot in snapshots],
-        "attributes": [json.dumps(snapshot["attributes"]) for snapshot in snapshots],
-        "images": [json.dumps(snapshot["images"]) for snapshot in snapshots],
-        "statuses": [snapshot["status"] for snapshot in snapshots],
-        "versions": versions,
-        "min_prices": [change.after.min_price() for change in batch],
-    })
+    session.execute(
+        _UPSERT_PRODUCTS,
+        {
+            "tenant_id": tenant_id,
+            "ids": [change.product_id for change in batch],
+            "external_refs": [snapshot["external_ref"] for snapshot in snapshots],
+            "titles": [snapshot["title"] for snapshot in snapshots],
+            "descriptions": [snapshot["description"] for snapshot in snapshots],
+            "category_ids": [change.after.category_id for change in batch],
+            "brands": [snapshot["brand"] for snapshot in snapshots],
+            "attributes": [json.dumps(snapshot["attributes"]) for snapshot in snapshots],
+            "images": [json.dumps(snapshot["images"]) for snapshot in snapshots],
+            "statuses": [snapshot["status"] for snapshot in snapshots],
+            "versions": versions,
+            "min_prices": [change.after.min_price() for change in batch],
+        },
+    )
     sku_changes = [(change, sku) for change in batch for sku in change.changed_skus()]
     if sku_changes:
-        session.execute(_UPSERT_SKUS, {
+        session.execute(
+            _UPSERT_SKUS,
+            {
+                "tenant_id": tenant_id,
+                "product_ids": [change.product_id for change, _ in sku_changes],
+                "sku_codes": [sku.sku_code for _, sku in sku_changes],
+                "prices": [sku.price for _, sku in sku_changes],
+                "currencies": [sku.currency for _, sku in sku_changes],
+                "attributes": [json.dumps(sku.attributes) for _, sku in sku_changes],
+                "weights": [sku.weight_grams for _, sku in sku_changes],
+                "thresholds": [sku.low_stock_threshold for _, sku in sku_changes],
+                "actives": [sku.is_active for _, sku in sku_changes],
+            },
+        )
+    session.execute(
+        _INSERT_VERSIONS,
+        {
             "tenant_id": tenant_id,
-            "product_ids": [change.product_id for change, _ in sku_changes],
-            "sku_codes": [sku.sku_code for _, sku in sku_changes],
-            "prices": [sku.price for _, sku in sku_changes],
-            "currencies": [sku.currency for _, sku in sku_changes],
-            "attributes": [json.dumps(sku.attributes) for _, sku in sku_changes],
-            "weights": [sku.weight_grams for _, sku in sku_changes],
-            "thresholds": [sku.low_stock_threshold for _, sku in sku_changes],
-            "actives": [sku.is_active for _, sku in sku_changes],
-        })
-    session.execute(_INSERT_VERSIONS, {
-        "tenant_id": tenant_id, "actor": actor, "reason": reason,
-        "product_ids": [change.product_id for change in batch], "versions": versions,
-        "snapshots": [json.dumps(snapshot) for snapshot in snapshots],
-    })
-    for change, version in zip(batch, versions):
+            "actor": actor,
+            "reason": reason,
+            "product_ids": [change.product_id for change in batch],
+            "versions": versions,
+            "snapshots": [json.dumps(snapshot) for snapshot in snapshots],
+        },
+    )
+    for change, version in zip(batch, versions, strict=True):
         written.versions[change.product_id] = version
         if change.before is None:
             written.products_created += 1
@@ -543,10 +635,13 @@ def _write_batch(
             written.skus_created += 1
 
 
-def _sku_owners(session: Session, tenant_id: uuid.UUID, codes: list[str]) -> dict[str, tuple[uuid.UUID, str | None]]:
+def _sku_owners(
+    session: Session, tenant_id: uuid.UUID, codes: list[str]
+) -> dict[str, tuple[uuid.UUID, str | None]]:
     """sku_code -> (product id, product external_ref) for the codes that already exist in the tenant."""
     rows = session.execute(
-        select(Sku.sku_code, Sku.product_id, Product.external_ref).join(Product, Product.id == Sku.product_id)
+        select(Sku.sku_code, Sku.product_id, Product.external_ref)
+        .join(Product, Product.id == Sku.product_id)
         .where(Sku.tenant_id == tenant_id, Sku.sku_code == any_(_text_array(codes)))
     )
     return {code: (product_id, ref) for code, product_id, ref in rows}
@@ -562,7 +657,9 @@ def _as_tenant(session: Session, tenant_id: uuid.UUID, actor_user_id: uuid.UUID 
     """Write as the tenant (RLS checks every row, the audit log names the actor). Callers must
     already be that tenant or the platform: this never widens what a session may do."""
     access = session.info.get("access")
-    if access is None or not (access.scope == "platform" or (access.scope == "tenant" and access.tenant_id == tenant_id)):
+    if access is None or not (
+        access.scope == "platform" or (access.scope == "tenant" and access.tenant_id == tenant_id)
+    ):
         raise Forbidden("catalog writes need the tenant's own scope or the platform scope", field="tenant_id")
     wanted = AccessContext("tenant", tenant_id=tenant_id, user_id=actor_user_id)
     if access == wanted:
@@ -585,7 +682,9 @@ def create_product(
         _check_category(session, data.category_id)
         _check_new_codes(session, tenant_id, [sku.sku_code for sku in data.skus])
         if data.external_ref is not None and session.scalar(
-            select(Product.id).where(Product.tenant_id == tenant_id, Product.external_ref == data.external_ref)
+            select(Product.id).where(
+                Product.tenant_id == tenant_id, Product.external_ref == data.external_ref
+            )
         ):
             raise Conflict(f"a product with external_ref {data.external_ref} exists", field="external_ref")
         product_id = uuid.uuid4()
@@ -600,8 +699,12 @@ def _check_new_codes(session: Session, tenant_id: uuid.UUID, codes: list[str]) -
 
 
 def _apply(
-    session: Session, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, stored: StoredProduct,
-    after: ProductData, reason: str,
+    session: Session,
+    tenant_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    stored: StoredProduct,
+    after: ProductData,
+    reason: str,
 ) -> int:
     """Write one product's new content; returns its version (unchanged if nothing changed)."""
     _check_rules(after)
@@ -614,27 +717,45 @@ def _revalidated(stored: StoredProduct, changes: dict[str, Any]) -> ProductData:
     try:
         return ProductData.model_validate({**stored.data.model_dump(), **changes})
     except ValidationError as exc:
-        raise Unprocessable("the change makes the product invalid", errors=[
-            {"field": ".".join(str(part) for part in error["loc"]), "reason": error["msg"]} for error in exc.errors()
-        ]) from exc
+        raise Unprocessable(
+            "the change makes the product invalid",
+            errors=[
+                {"field": ".".join(str(part) for part in error["loc"]), "reason": error["msg"]}
+                for error in exc.errors()
+            ],
+        ) from exc
 
 
 def update_product(
-    session: Session, *, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, product_id: uuid.UUID,
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    product_id: uuid.UUID,
     changes: dict[str, Any],
 ) -> int:
     """Change product fields (not SKUs); `changes` holds already validated field values."""
     with _as_tenant(session, tenant_id, actor_user_id):
         stored = _load_product(session, product_id, lock=True)
         if "external_ref" in changes and changes["external_ref"] not in (None, stored.data.external_ref):
-            if session.scalar(select(Product.id).where(Product.tenant_id == tenant_id,
-                                                       Product.external_ref == changes["external_ref"])):
-                raise Conflict(f"a product with external_ref {changes['external_ref']} exists", field="external_ref")
+            if session.scalar(
+                select(Product.id).where(
+                    Product.tenant_id == tenant_id, Product.external_ref == changes["external_ref"]
+                )
+            ):
+                raise Conflict(
+                    f"a product with external_ref {changes['external_ref']} exists", field="external_ref"
+                )
         return _apply(session, tenant_id, actor_user_id, stored, _revalidated(stored, changes), "updated")
 
 
 def add_sku(
-    session: Session, *, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, product_id: uuid.UUID, sku: SkuData
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    product_id: uuid.UUID,
+    sku: SkuData,
 ) -> int:
     with _as_tenant(session, tenant_id, actor_user_id):
         stored = _load_product(session, product_id, lock=True)
@@ -644,8 +765,13 @@ def add_sku(
 
 
 def update_sku(
-    session: Session, *, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, product_id: uuid.UUID,
-    sku_id: uuid.UUID, changes: dict[str, Any],
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    product_id: uuid.UUID,
+    sku_id: uuid.UUID,
+    changes: dict[str, Any],
 ) -> int:
     """Change one SKU's price, currency, attributes, weight, threshold or is_active (not its code)."""
     with _as_tenant(session, tenant_id, actor_user_id):
@@ -653,24 +779,41 @@ def update_sku(
         code = next((code for code, known_id in stored.sku_ids.items() if known_id == sku_id), None)
         if code is None:
             raise NotFound(f"SKU {sku_id} not found on product {product_id}", field="sku_id")
-        skus = [sku.model_dump() | changes if sku.sku_code == code else sku.model_dump() for sku in stored.data.skus]
-        return _apply(session, tenant_id, actor_user_id, stored, _revalidated(stored, {"skus": skus}), "sku updated")
+        skus = [
+            sku.model_dump() | changes if sku.sku_code == code else sku.model_dump()
+            for sku in stored.data.skus
+        ]
+        return _apply(
+            session, tenant_id, actor_user_id, stored, _revalidated(stored, {"skus": skus}), "sku updated"
+        )
 
 
 def rollback_product(
-    session: Session, *, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, product_id: uuid.UUID, version: int
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    product_id: uuid.UUID,
+    version: int,
 ) -> int:
     """Make the product equal to the snapshot of `version` again, as a new version. SKUs created
     after that version cannot be deleted (orders may refer to them), so they are deactivated."""
     with _as_tenant(session, tenant_id, actor_user_id):
         stored = _load_product(session, product_id, lock=True)
-        snapshot = session.scalar(select(ProductVersion.snapshot).where(
-            ProductVersion.product_id == product_id, ProductVersion.version == version))
+        snapshot = session.scalar(
+            select(ProductVersion.snapshot).where(
+                ProductVersion.product_id == product_id, ProductVersion.version == version
+            )
+        )
         if snapshot is None:
             raise NotFound(f"product {product_id} has no version {version}", field="version")
         target = ProductData.model_validate(snapshot)
         kept = {sku.sku_code for sku in target.skus}
-        later = [sku.model_copy(update={"is_active": False}) for sku in stored.data.skus if sku.sku_code not in kept]
+        later = [
+            sku.model_copy(update={"is_active": False})
+            for sku in stored.data.skus
+            if sku.sku_code not in kept
+        ]
         after = target.model_copy(update={"skus": [*target.skus, *later]})
         return _apply(session, tenant_id, actor_user_id, stored, after, f"rollback to v{version}")
 
@@ -682,20 +825,44 @@ def delete_product(
     with _as_tenant(session, tenant_id, actor_user_id):
         stored = _load_product(session, product_id, lock=True)
         session.execute(
-            text("UPDATE products SET deleted_at = now(), version = version + 1, updated_at = now() WHERE id = :id"),
+            text(
+                "UPDATE products SET deleted_at = now(), version = version + 1, updated_at = now()"
+                " WHERE id = :id"
+            ),
             {"id": product_id},
         )
-        session.execute(_INSERT_VERSIONS, {
-            "tenant_id": tenant_id, "actor": actor_user_id, "reason": "deleted", "product_ids": [product_id],
-            "versions": [stored.version + 1], "snapshots": [json.dumps(stored.data.snapshot())],
-        })
+        session.execute(
+            _INSERT_VERSIONS,
+            {
+                "tenant_id": tenant_id,
+                "actor": actor_user_id,
+                "reason": "deleted",
+                "product_ids": [product_id],
+                "versions": [stored.version + 1],
+                "snapshots": [json.dumps(stored.data.snapshot())],
+            },
+        )
+
+
+def require_live_product(session: Session, product_id: uuid.UUID) -> None:
+    """404 unless the product exists for the caller (RLS) and is not deleted."""
+    if (
+        session.scalar(select(Product.id).where(Product.id == product_id, Product.deleted_at.is_(None)))
+        is None
+    ):
+        raise NotFound(f"product {product_id} not found", field="product_id")
 
 
 def product_versions(session: Session, product_id: uuid.UUID) -> list[ProductVersion]:
     """A live product's history, newest first (RLS limits it to the caller's tenant)."""
-    _load_product(session, product_id)
-    return list(session.scalars(select(ProductVersion).where(ProductVersion.product_id == product_id)
-                                .order_by(ProductVersion.version.desc())))
+    require_live_product(session, product_id)
+    return list(
+        session.scalars(
+            select(ProductVersion)
+            .where(ProductVersion.product_id == product_id)
+            .order_by(ProductVersion.version.desc())
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -703,20 +870,33 @@ def product_versions(session: Session, product_id: uuid.UUID) -> list[ProductVer
 # ---------------------------------------------------------------------------------------------
 
 
+def row_problem(errors: list[dict[str, Any]]) -> Unprocessable:
+    """The 422 for bad import rows: every problem ({row, field, reason}) in row order, at most
+    MAX_REPORTED_ERRORS of them, with the total in `error_count`."""
+    errors = sorted(errors, key=lambda error: error["row"])
+    return Unprocessable(
+        f"{len(errors)} problem(s) in the rows; nothing was imported",
+        errors=errors[:MAX_REPORTED_ERRORS],
+        error_count=len(errors),
+    )
+
+
 class _ImportErrors:
-    def __init__(self) -> None:
+    """Problems found in import rows, numbered as the caller numbers its rows."""
+
+    def __init__(self, row_numbers: list[int]) -> None:
+        self.row_numbers = row_numbers
         self.items: list[dict[str, Any]] = []
 
-    def add(self, row: int, field_name: str, reason: str) -> None:
-        self.items.append({"row": row, "field": field_name, "reason": reason})
+    def number(self, index: int) -> int:
+        return self.row_numbers[index]
+
+    def add(self, index: int, field_name: str, reason: str) -> None:
+        self.items.append({"row": self.number(index), "field": field_name, "reason": reason})
 
     def raise_if_any(self) -> None:
         if self.items:
-            self.items.sort(key=lambda error: error["row"])
-            raise Unprocessable(
-                f"{len(self.items)} problem(s) in the rows; nothing was imported",
-                errors=self.items[:MAX_REPORTED_ERRORS], error_count=len(self.items),
-            )
+            raise row_problem(self.items)
 
 
 def _group_rows(rows: list[ProductRow], errors: _ImportErrors) -> dict[str, list[int]]:
@@ -726,9 +906,9 @@ def _group_rows(rows: list[ProductRow], errors: _ImportErrors) -> dict[str, list
     first_row_of_code: dict[str, int] = {}
     for index, row in enumerate(rows):
         if row.sku_code in first_row_of_code:
-            errors.add(index + 1, "sku_code", f"repeats the SKU code of row {first_row_of_code[row.sku_code]}")
+            errors.add(index, "sku_code", f"repeats the SKU code of row {first_row_of_code[row.sku_code]}")
             continue
-        first_row_of_code[row.sku_code] = index + 1
+        first_row_of_code[row.sku_code] = errors.number(index)
         groups[row.product_ref].append(index)
     for ref, indexes in groups.items():
         expected = rows[indexes[0]].product_columns()
@@ -736,30 +916,43 @@ def _group_rows(rows: list[ProductRow], errors: _ImportErrors) -> dict[str, list
             actual = rows[index].product_columns()
             for name in sorted(PRODUCT_COLUMNS):
                 if actual[name] != expected[name]:
-                    errors.add(index + 1, name, f"differs from row {indexes[0] + 1}, the first row of product {ref}")
+                    errors.add(
+                        index,
+                        name,
+                        f"differs from row {errors.number(indexes[0])}, the first row of product {ref}",
+                    )
     return groups
 
 
 def import_products(
-    session: Session, *, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, rows: list[ProductRow]
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    actor_user_id: uuid.UUID | None,
+    rows: list[ProductRow],
+    row_numbers: list[int] | None = None,
 ) -> ImportResult:
     """Upsert a tenant's products from SKU rows, all or nothing, inside the caller's transaction.
 
     Products are keyed by product_ref (stored as external_ref) and SKUs by sku_code, so importing
     the same rows again changes nothing and writes no version. SKUs of a product that the rows do
     not mention are kept as they are; a soft-deleted product named again is restored. Every
-    problem is reported at once as Unprocessable with errors [{row (1-based), field, reason}]."""
-    errors = _ImportErrors()
+    problem is reported at once as Unprocessable with errors [{row, field, reason}], rows numbered
+    by `row_numbers` (a file's own numbering) or else 1..len(rows)."""
+    errors = _ImportErrors(row_numbers or list(range(1, len(rows) + 1)))
     groups = _group_rows(rows, errors)
     with _as_tenant(session, tenant_id, actor_user_id):
         # Imports of one tenant run one at a time, so two uploads cannot race to create a product.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('catalog-import:' || :tenant, 0))"),
-                        {"tenant": str(tenant_id)})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended('catalog-import:' || :tenant, 0))"),
+            {"tenant": str(tenant_id)},
+        )
         category_ids = _resolve_categories(session, rows, errors)
         stored_by_ref = {
             stored.data.external_ref: stored
             for stored in _load_products(
-                session, (Product.tenant_id == tenant_id) & (Product.external_ref == any_(_text_array(list(groups)))),
+                session,
+                (Product.tenant_id == tenant_id) & (Product.external_ref == any_(_text_array(list(groups)))),
                 lock=True,
             ).values()
         }
@@ -770,31 +963,45 @@ def import_products(
             for index in indexes:
                 owner = owners.get(rows[index].sku_code)
                 if owner is not None and owner[1] != ref:
-                    errors.add(index + 1, "sku_code",
-                               f"belongs to another product ({owner[1] or owner[0]}) in this store")
+                    errors.add(
+                        index,
+                        "sku_code",
+                        f"belongs to another product ({owner[1] or owner[0]}) in this store",
+                    )
             after = _product_from_rows(ref, [rows[index] for index in indexes], stored, category_ids)
             for name, reason in product_rule_violations(after):
-                errors.add(indexes[0] + 1, name, reason)
+                errors.add(indexes[0], name, reason)
             changes.append(_Change(stored.id if stored else uuid.uuid4(), stored, after))
         errors.raise_if_any()
         written = _write(session, tenant_id, actor_user_id, changes, "import")
     sku_count = len(rows)
     return ImportResult(
-        rows=len(rows), products_created=written.products_created, products_updated=written.products_updated,
+        rows=len(rows),
+        products_created=written.products_created,
+        products_updated=written.products_updated,
         products_unchanged=len(groups) - written.products_created - written.products_updated,
-        skus_created=written.skus_created, skus_updated=written.skus_updated,
+        skus_created=written.skus_created,
+        skus_updated=written.skus_updated,
         skus_unchanged=sku_count - written.skus_created - written.skus_updated,
     )
 
 
-def _resolve_categories(session: Session, rows: list[ProductRow], errors: _ImportErrors) -> dict[str, uuid.UUID]:
+def _resolve_categories(
+    session: Session, rows: list[ProductRow], errors: _ImportErrors
+) -> dict[str, uuid.UUID]:
     paths = sorted({row.category for row in rows if row.category})
     if not paths:
         return {}
-    found = dict(session.execute(select(Category.slug, Category.id).where(Category.slug == any_(_text_array(paths)))).all())
+    found = dict(
+        session.execute(
+            select(Category.slug, Category.id).where(Category.slug == any_(_text_array(paths)))
+        ).all()
+    )
     for index, row in enumerate(rows):
         if row.category and row.category not in found:
-            errors.add(index + 1, "category", f"no category {row.category}; categories are managed by the platform")
+            errors.add(
+                index, "category", f"no category {row.category}; categories are managed by the platform"
+            )
     return found
 
 
@@ -805,8 +1012,13 @@ def _product_from_rows(
     skus = {sku.sku_code: sku for sku in stored.data.skus} if stored else {}
     skus.update({row.sku_code: row.sku() for row in rows})
     return ProductData.model_construct(
-        external_ref=ref, title=first.title, description=first.description,
-        category_id=category_ids.get(first.category) if first.category else None, brand=first.brand,
-        attributes=first.attributes, images=first.images, status=first.status,
+        external_ref=ref,
+        title=first.title,
+        description=first.description,
+        category_id=category_ids.get(first.category) if first.category else None,
+        brand=first.brand,
+        attributes=first.attributes,
+        images=first.images,
+        status=first.status,
         skus=sorted(skus.values(), key=lambda sku: sku.sku_code),
     )
