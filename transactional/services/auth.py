@@ -41,10 +41,14 @@ def register_user(
     role: Role = Role.buyer,
     tenant_id: uuid.UUID | None = None,
     external_ref: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
+    """`password_hash`, when given, is a hash of `password` made earlier: bulk loaders hash one
+    shared password once instead of paying argon2 for every user."""
     user = User(
         email=email.lower() if email else None, phone=phone, full_name=full_name,
-        password_hash=hash_password(password), role=role, tenant_id=tenant_id, external_ref=external_ref,
+        password_hash=password_hash or hash_password(password), role=role, tenant_id=tenant_id,
+        external_ref=external_ref,
     )
     session.add(user)
     try:
