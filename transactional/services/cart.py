@@ -34,13 +34,20 @@ class CartLine:
 
 
 def on_sale(sku: Sku, product: Product, tenant: Tenant) -> bool:
-    return (sku.is_active and product.status == ProductStatus.active and product.deleted_at is None
-            and tenant.status == TenantStatus.active)
+    return (
+        sku.is_active
+        and product.status == ProductStatus.active
+        and product.deleted_at is None
+        and tenant.status == TenantStatus.active
+    )
 
 
 def get_or_create_cart(session: Session, buyer_id: uuid.UUID) -> Cart:
-    session.execute(insert(Cart).values(id=uuid.uuid4(), buyer_id=buyer_id)
-                    .on_conflict_do_nothing(index_elements=[Cart.buyer_id]))
+    session.execute(
+        insert(Cart)
+        .values(id=uuid.uuid4(), buyer_id=buyer_id)
+        .on_conflict_do_nothing(index_elements=[Cart.buyer_id])
+    )
     return session.scalars(select(Cart).where(Cart.buyer_id == buyer_id)).one()
 
 
@@ -58,8 +65,10 @@ def lines(session: Session, buyer_id: uuid.UUID) -> list[CartLine]:
 
 def _purchasable_sku(session: Session, sku_id: uuid.UUID) -> Sku:
     row = session.execute(
-        select(Sku, Product, Tenant).join(Product, Product.id == Sku.product_id)
-        .join(Tenant, Tenant.id == Sku.tenant_id).where(Sku.id == sku_id)
+        select(Sku, Product, Tenant)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Tenant, Tenant.id == Sku.tenant_id)
+        .where(Sku.id == sku_id)
     ).one_or_none()
     if row is None:
         raise NotFound(f"sku {sku_id} not found", field="sku_id")
@@ -73,10 +82,13 @@ def add_item(session: Session, buyer_id: uuid.UUID, sku_id: uuid.UUID, quantity:
     """Add units (to an existing line too); the line's price is the price now."""
     sku = _purchasable_sku(session, sku_id)
     cart = get_or_create_cart(session, buyer_id)
-    item = session.scalar(select(CartItem).where(CartItem.cart_id == cart.id, CartItem.sku_id == sku_id)
-                          .with_for_update())
+    item = session.scalar(
+        select(CartItem).where(CartItem.cart_id == cart.id, CartItem.sku_id == sku_id).with_for_update()
+    )
     if item is None:
-        item = CartItem(cart_id=cart.id, buyer_id=buyer_id, tenant_id=sku.tenant_id, sku_id=sku_id, quantity=0)
+        item = CartItem(
+            cart_id=cart.id, buyer_id=buyer_id, tenant_id=sku.tenant_id, sku_id=sku_id, quantity=0
+        )
         session.add(item)
     _set_quantity(item, item.quantity + quantity)
     item.unit_price, item.currency = sku.price, sku.currency

@@ -32,7 +32,11 @@ from transactional.models import Order, OrderItem, Payment, PaymentStatus, SubOr
 from transactional.models import OrderStatus as S
 from transactional.services import cart, inventory, orders
 from transactional.services.payments import (
-    PaymentMethod, PaymentProvider, ProviderOutcome, next_attempt, refund_sub_order,
+    PaymentMethod,
+    PaymentProvider,
+    ProviderOutcome,
+    next_attempt,
+    refund_sub_order,
 )
 
 T = TypeVar("T")
@@ -73,8 +77,11 @@ def shipping_cost(tenant: Tenant, method: str, items_total: Decimal) -> Decimal:
     share reaches free_shipping_over; express costs one flat rate more than standard."""
     config = {**DEFAULT_SHIPPING, **tenant.shipping}
     if method not in config["methods"]:
-        raise Unprocessable(f"{tenant.store_name} does not offer {method} shipping", field="shipping_method",
-                            tenant_id=str(tenant.id))
+        raise Unprocessable(
+            f"{tenant.store_name} does not offer {method} shipping",
+            field="shipping_method",
+            tenant_id=str(tenant.id),
+        )
     if method == "pickup":
         return Decimal("0.00")
     flat = Decimal(str(config["flat_rate"]))
@@ -98,12 +105,19 @@ def _buyer(buyer_id: uuid.UUID) -> AccessContext:
     return AccessContext("shopper", user_id=buyer_id)
 
 
-def _existing_order(session: Session, buyer_id: uuid.UUID, key: str, request: CheckoutRequest) -> Order | None:
+def _existing_order(
+    session: Session, buyer_id: uuid.UUID, key: str, request: CheckoutRequest
+) -> Order | None:
     order = session.scalar(select(Order).where(Order.buyer_id == buyer_id, Order.idempotency_key == key))
     if order is not None and (order.shipping_address, order.shipping_method) != (
-            request.shipping_address, request.shipping_method):
-        raise Unprocessable("this Idempotency-Key was used for a different checkout", field="Idempotency-Key",
-                            order_id=str(order.id))
+        request.shipping_address,
+        request.shipping_method,
+    ):
+        raise Unprocessable(
+            "this Idempotency-Key was used for a different checkout",
+            field="Idempotency-Key",
+            order_id=str(order.id),
+        )
     return order
 
 
@@ -113,17 +127,29 @@ def _checked_lines(session: Session, buyer_id: uuid.UUID) -> list[cart.CartLine]
         raise Unprocessable("the cart is empty", field="cart")
     off_sale = [str(line.sku.id) for line in lines if not line.purchasable]
     if off_sale:
-        raise Conflict("some items are no longer on sale; remove them from the cart", field="cart",
-                       unavailable_skus=off_sale)
-    changed = [line for line in lines
-               if (line.item.unit_price, line.item.currency) != (line.sku.price, line.sku.currency)]
+        raise Conflict(
+            "some items are no longer on sale; remove them from the cart",
+            field="cart",
+            unavailable_skus=off_sale,
+        )
+    changed = [
+        line
+        for line in lines
+        if (line.item.unit_price, line.item.currency) != (line.sku.price, line.sku.currency)
+    ]
     if changed:
         raise Conflict(
             "prices changed since these items were added; accept the new prices and check out again",
             field="cart",
-            price_changes=[{"sku_id": str(line.sku.id), "cart_price": str(line.item.unit_price),
-                            "current_price": str(line.sku.price), "currency": line.sku.currency}
-                           for line in changed],
+            price_changes=[
+                {
+                    "sku_id": str(line.sku.id),
+                    "cart_price": str(line.item.unit_price),
+                    "current_price": str(line.sku.price),
+                    "currency": line.sku.currency,
+                }
+                for line in changed
+            ],
         )
     if len({line.sku.currency for line in lines}) > 1:
         raise Unprocessable("one checkout takes one currency; the cart mixes several", field="cart")
@@ -149,56 +175,116 @@ def price_shares(lines: list[cart.CartLine], shipping_method: str) -> list[Share
     shares = []
     for tenant_lines in by_tenant.values():
         tenant = tenant_lines[0].tenant
-        items_total = sum((line.item.unit_price * line.item.quantity for line in tenant_lines), Decimal("0.00"))
-        shares.append(Share(tenant, tenant_lines, items_total, cents(items_total * tenant.tax_rate),
-                            shipping_cost(tenant, shipping_method, items_total),
-                            cents(items_total * tenant.commission_rate)))
+        items_total = sum(
+            (line.item.unit_price * line.item.quantity for line in tenant_lines), Decimal("0.00")
+        )
+        shares.append(
+            Share(
+                tenant,
+                tenant_lines,
+                items_total,
+                cents(items_total * tenant.tax_rate),
+                shipping_cost(tenant, shipping_method, items_total),
+                cents(items_total * tenant.commission_rate),
+            )
+        )
     return shares
 
 
-def _claim_key(session: Session, buyer_id: uuid.UUID, key: str, request: CheckoutRequest, currency: str,
-               shares: list[Share]) -> uuid.UUID | None:
+def _claim_key(
+    session: Session,
+    buyer_id: uuid.UUID,
+    key: str,
+    request: CheckoutRequest,
+    currency: str,
+    shares: list[Share],
+) -> uuid.UUID | None:
     """Insert the order row; None when a concurrent request with the same key got there first."""
-    items, tax, shipping = (sum((getattr(share, part) for share in shares), Decimal("0.00"))
-                            for part in ("items_total", "tax_total", "shipping_total"))
+    items, tax, shipping = (
+        sum((getattr(share, part) for share in shares), Decimal("0.00"))
+        for part in ("items_total", "tax_total", "shipping_total")
+    )
     return session.execute(
-        insert(Order).values(
-            id=uuid.uuid4(), buyer_id=buyer_id, idempotency_key=key, status=S.PAYMENT_PENDING, currency=currency,
-            items_total=items, tax_total=tax, shipping_total=shipping, grand_total=items + tax + shipping,
-            shipping_address=request.shipping_address, shipping_method=request.shipping_method,
+        insert(Order)
+        .values(
+            id=uuid.uuid4(),
+            buyer_id=buyer_id,
+            idempotency_key=key,
+            status=S.PAYMENT_PENDING,
+            currency=currency,
+            items_total=items,
+            tax_total=tax,
+            shipping_total=shipping,
+            grand_total=items + tax + shipping,
+            shipping_address=request.shipping_address,
+            shipping_method=request.shipping_method,
             payment_method=request.payment_method.value,
-        ).on_conflict_do_nothing(index_elements=[Order.buyer_id, Order.idempotency_key]).returning(Order.id)
+        )
+        .on_conflict_do_nothing(index_elements=[Order.buyer_id, Order.idempotency_key])
+        .returning(Order.id)
     ).scalar()
 
 
 def _create_shares(session: Session, order: Order, shares: list[Share]) -> None:
-    sub_orders = [SubOrder(id=uuid.uuid4(), order_id=order.id, tenant_id=share.tenant.id, buyer_id=order.buyer_id,
-                           status=S.PAYMENT_PENDING, items_total=share.items_total, tax_total=share.tax_total,
-                           shipping_total=share.shipping_total, commission=share.commission)
-                  for share in shares]
+    sub_orders = [
+        SubOrder(
+            id=uuid.uuid4(),
+            order_id=order.id,
+            tenant_id=share.tenant.id,
+            buyer_id=order.buyer_id,
+            status=S.PAYMENT_PENDING,
+            items_total=share.items_total,
+            tax_total=share.tax_total,
+            shipping_total=share.shipping_total,
+            commission=share.commission,
+        )
+        for share in shares
+    ]
     session.add_all(sub_orders)
     session.flush()  # the rows below refer to the sub-orders
     for sub_order, share in zip(sub_orders, shares, strict=True):
         orders.record_change(session, sub_order, None, order.buyer_id)
-        session.add_all(OrderItem(order_id=order.id, sub_order_id=sub_order.id, tenant_id=share.tenant.id,
-                                  buyer_id=order.buyer_id, product_id=line.product.id, sku_id=line.sku.id,
-                                  quantity=line.item.quantity, unit_price=line.item.unit_price)
-                        for line in share.lines)
+        session.add_all(
+            OrderItem(
+                order_id=order.id,
+                sub_order_id=sub_order.id,
+                tenant_id=share.tenant.id,
+                buyer_id=order.buyer_id,
+                product_id=line.product.id,
+                sku_id=line.sku.id,
+                quantity=line.item.quantity,
+                unit_price=line.item.unit_price,
+            )
+            for line in share.lines
+        )
     session.flush()
 
 
-def _open_payment(session: Session, order: Order, method: PaymentMethod, provider: PaymentProvider) -> PendingPayment:
-    payment = Payment(id=uuid.uuid4(), order_id=order.id, buyer_id=order.buyer_id,
-                      attempt=next_attempt(session, order.id), provider=provider.name, method=method.value,
-                      status=PaymentStatus.pending, amount=order.grand_total, refunded_amount=Decimal("0.00"),
-                      currency=order.currency)
+def _open_payment(
+    session: Session, order: Order, method: PaymentMethod, provider: PaymentProvider
+) -> PendingPayment:
+    payment = Payment(
+        id=uuid.uuid4(),
+        order_id=order.id,
+        buyer_id=order.buyer_id,
+        attempt=next_attempt(session, order.id),
+        provider=provider.name,
+        method=method.value,
+        status=PaymentStatus.pending,
+        amount=order.grand_total,
+        refunded_amount=Decimal("0.00"),
+        currency=order.currency,
+    )
     session.add(payment)
     session.flush()
     return PendingPayment(order.id, payment.id, payment.amount, payment.currency, method)
 
 
-def _place(buyer_id: uuid.UUID, key: str, request: CheckoutRequest,
-           provider: PaymentProvider) -> PendingPayment | CheckoutResult:
+def place_order(
+    buyer_id: uuid.UUID, key: str, request: CheckoutRequest, provider: PaymentProvider
+) -> PendingPayment | CheckoutResult:
+    """Step 1: the order with its reserved stock and an open payment attempt (or the order an
+    earlier request with this key placed)."""
     with session_scope(_buyer(buyer_id)) as session:
         existing = _existing_order(session, buyer_id, key, request)
         if existing is not None:
@@ -219,8 +305,13 @@ def _place(buyer_id: uuid.UUID, key: str, request: CheckoutRequest,
 
 def _charge(provider: PaymentProvider, pending: PendingPayment, token: str) -> tuple[ProviderOutcome, bool]:
     """Authorize then capture; (the outcome to record, whether money was captured)."""
-    authorization = provider.authorize(idempotency_key=str(pending.payment_id), amount=pending.amount,
-                                       currency=pending.currency, method=pending.method, token=token)
+    authorization = provider.authorize(
+        idempotency_key=str(pending.payment_id),
+        amount=pending.amount,
+        currency=pending.currency,
+        method=pending.method,
+        token=token,
+    )
     if not authorization.succeeded:
         return authorization, False
     capture = provider.capture(authorization=authorization.reference, amount=pending.amount)
@@ -232,8 +323,9 @@ def _charge(provider: PaymentProvider, pending: PendingPayment, token: str) -> t
 
 def _needs(session: Session, order_id: uuid.UUID) -> Counter[uuid.UUID]:
     needs: Counter[uuid.UUID] = Counter()
-    for sku_id, quantity in session.execute(select(OrderItem.sku_id, OrderItem.quantity)
-                                            .where(OrderItem.order_id == order_id)):
+    for sku_id, quantity in session.execute(
+        select(OrderItem.sku_id, OrderItem.quantity).where(OrderItem.order_id == order_id)
+    ):
         needs[sku_id] += quantity
     return needs
 
@@ -243,15 +335,24 @@ def _refund_all(session: Session, provider: PaymentProvider, order: Order) -> No
         refund_sub_order(session, provider, sub_order)
 
 
-def settle(session: Session, provider: PaymentProvider, payment_id: uuid.UUID, outcome: ProviderOutcome,
-           captured: bool) -> None:
+def settle(
+    session: Session,
+    provider: PaymentProvider,
+    payment_id: uuid.UUID,
+    outcome: ProviderOutcome,
+    captured: bool,
+) -> None:
     """Record a payment attempt's outcome (as the platform); a settled attempt is left alone."""
     order_id = session.scalar(select(Payment.order_id).where(Payment.id == payment_id))
     if order_id is None:
         raise NotFound(f"payment {payment_id} not found", field="payment_id")
     order = orders.lock_order(session, order_id)
-    payment = session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update()
-                             .execution_options(populate_existing=True))
+    payment = session.scalar(
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if payment.status != PaymentStatus.pending:
         return
     payment.provider_reference = outcome.reference
@@ -259,7 +360,9 @@ def settle(session: Session, provider: PaymentProvider, payment_id: uuid.UUID, o
         payment.status, payment.failure_reason = PaymentStatus.failed, outcome.failure_reason
         if order.status == S.PAYMENT_PENDING:
             inventory.release_reservations(session, order.id)
-            orders.move_whole_order(session, order, S.PAYMENT_FAILED, reason=f"payment failed: {outcome.failure_reason}")
+            orders.move_whole_order(
+                session, order, S.PAYMENT_FAILED, reason=f"payment failed: {outcome.failure_reason}"
+            )
         return
     payment.status = PaymentStatus.captured
     session.flush()
@@ -272,8 +375,12 @@ def settle(session: Session, provider: PaymentProvider, payment_id: uuid.UUID, o
     except inventory.InsufficientStock:
         _refund_all(session, provider, order)
         inventory.release_reservations(session, order.id)
-        orders.move_whole_order(session, order, S.CANCELLED,
-                                reason="stock ran out before the payment completed; the payment was refunded")
+        orders.move_whole_order(
+            session,
+            order,
+            S.CANCELLED,
+            reason="stock ran out before the payment completed; the payment was refunded",
+        )
         return
     inventory.commit_reservations(session, order.id)
     orders.move_whole_order(session, order, S.PAID)
@@ -289,25 +396,30 @@ def _collect(provider: PaymentProvider, pending: PendingPayment, token: str) -> 
     _retrying(settle_as_platform)
 
 
-def checkout(provider: PaymentProvider, *, buyer_id: uuid.UUID, idempotency_key: str,
-             request: CheckoutRequest) -> CheckoutResult:
+def checkout(
+    provider: PaymentProvider, *, buyer_id: uuid.UUID, idempotency_key: str, request: CheckoutRequest
+) -> CheckoutResult:
     """Place an order from the buyer's cart and pay for it; the same key always gives the same order."""
-    placed = _retrying(lambda: _place(buyer_id, idempotency_key, request, provider))
+    placed = _retrying(lambda: place_order(buyer_id, idempotency_key, request, provider))
     if isinstance(placed, CheckoutResult):
         return placed
     _collect(provider, placed, request.payment_token)
     return CheckoutResult(placed.order_id, replayed=False)
 
 
-def _reopen(buyer_id: uuid.UUID, order_id: uuid.UUID, method: PaymentMethod,
-            provider: PaymentProvider) -> PendingPayment:
+def _reopen(
+    buyer_id: uuid.UUID, order_id: uuid.UUID, method: PaymentMethod, provider: PaymentProvider
+) -> PendingPayment:
     with session_scope(_buyer(buyer_id)) as session:
         order = session.scalar(select(Order).where(Order.id == order_id).with_for_update())
         if order is None:
             raise NotFound(f"order {order_id} not found", field="order_id")
         if order.status != S.PAYMENT_FAILED:
-            raise Conflict(f"only an order whose payment failed takes a new payment; this one is "
-                           f"{order.status.value}", field="status", current_status=order.status.value)
+            raise Conflict(
+                f"only an order whose payment failed takes a new payment; this one is {order.status.value}",
+                field="status",
+                current_status=order.status.value,
+            )
         with acting_as(session, PLATFORM):
             inventory.ensure_reserved(session, order.id, _needs(session, order.id))
             orders.move_whole_order(session, order, S.PAYMENT_PENDING, actor_user_id=buyer_id)
@@ -315,8 +427,9 @@ def _reopen(buyer_id: uuid.UUID, order_id: uuid.UUID, method: PaymentMethod,
         return _open_payment(session, order, method, provider)
 
 
-def retry_payment(provider: PaymentProvider, *, buyer_id: uuid.UUID, order_id: uuid.UUID,
-                  method: PaymentMethod, token: str) -> None:
+def retry_payment(
+    provider: PaymentProvider, *, buyer_id: uuid.UUID, order_id: uuid.UUID, method: PaymentMethod, token: str
+) -> None:
     """Pay again for an order whose payment failed, reserving its stock again where it was released."""
     pending = _retrying(lambda: _reopen(buyer_id, order_id, method, provider))
     _collect(provider, pending, token)
@@ -330,9 +443,12 @@ def apply_webhook(session: Session, provider: PaymentProvider, event: dict[str, 
             payment_id = uuid.UUID(str(data["merchant_reference"]))
             reference = str(data["reference"])
         except (KeyError, ValueError) as exc:
-            raise Unprocessable("a payment event needs data.merchant_reference and data.reference",
-                                field="data") from exc
+            raise Unprocessable(
+                "a payment event needs data.merchant_reference and data.reference", field="data"
+            ) from exc
         captured = event["type"] == "payment.captured"
-        settle(session, provider, payment_id, ProviderOutcome(captured, reference, data.get("reason")), captured)
+        settle(
+            session, provider, payment_id, ProviderOutcome(captured, reference, data.get("reason")), captured
+        )
         return "settled"
     return "ignored"

@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 from transactional.config import get_settings
 from transactional.db import PLATFORM, session_scope
 from transactional.errors import Conflict, NotFound
-from transactional.models import InventoryLevel, OutboxEvent, Sku, StockAdjustment, StockReservation, Warehouse
+from transactional.models import (
+    InventoryLevel,
+    OutboxEvent,
+    Sku,
+    StockAdjustment,
+    StockReservation,
+    Warehouse,
+)
 from transactional.observability import log
 
 LOW_STOCK_EVENT = "inventory.low_stock"
@@ -33,8 +40,9 @@ LOW_STOCK_EVENT = "inventory.low_stock"
 
 class InsufficientStock(Conflict):
     def __init__(self, sku_id: uuid.UUID, requested: int) -> None:
-        super().__init__(f"not enough stock of sku {sku_id} for {requested} unit(s)", field="items",
-                         sku_id=str(sku_id))
+        super().__init__(
+            f"not enough stock of sku {sku_id} for {requested} unit(s)", field="items", sku_id=str(sku_id)
+        )
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,9 @@ class ReservedUnits:
     quantity: int
 
 
-def create_warehouse(session: Session, *, tenant_id: uuid.UUID, code: str, name: str, address: dict) -> Warehouse:
+def create_warehouse(
+    session: Session, *, tenant_id: uuid.UUID, code: str, name: str, address: dict
+) -> Warehouse:
     warehouse = Warehouse(tenant_id=tenant_id, code=code, name=name, address=address)
     session.add(warehouse)
     try:
@@ -59,26 +69,39 @@ def list_warehouses(session: Session) -> list[Warehouse]:
     return list(session.scalars(select(Warehouse).order_by(Warehouse.code)))
 
 
-def list_levels(session: Session, *, sku_id: uuid.UUID | None = None, warehouse_id: uuid.UUID | None = None,
-                low_stock_only: bool = False, limit: int = 100, offset: int = 0) -> list[InventoryLevel]:
+def list_levels(
+    session: Session,
+    *,
+    sku_id: uuid.UUID | None = None,
+    warehouse_id: uuid.UUID | None = None,
+    low_stock_only: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[InventoryLevel]:
     query = select(InventoryLevel).order_by(InventoryLevel.sku_id, InventoryLevel.warehouse_id)
     if sku_id is not None:
         query = query.where(InventoryLevel.sku_id == sku_id)
     if warehouse_id is not None:
         query = query.where(InventoryLevel.warehouse_id == warehouse_id)
     if low_stock_only:
-        below = select(InventoryLevel.sku_id).join(Sku, Sku.id == InventoryLevel.sku_id).group_by(
-            InventoryLevel.sku_id, Sku.low_stock_threshold
-        ).having(func.sum(InventoryLevel.available) < Sku.low_stock_threshold)
+        below = (
+            select(InventoryLevel.sku_id)
+            .join(Sku, Sku.id == InventoryLevel.sku_id)
+            .group_by(InventoryLevel.sku_id, Sku.low_stock_threshold)
+            .having(func.sum(InventoryLevel.available) < Sku.low_stock_threshold)
+        )
         query = query.where(InventoryLevel.sku_id.in_(below))
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def list_adjustments(session: Session, *, sku_id: uuid.UUID | None = None, limit: int = 100,
-                     offset: int = 0) -> list[tuple[StockAdjustment, InventoryLevel]]:
-    query = (select(StockAdjustment, InventoryLevel)
-             .join(InventoryLevel, InventoryLevel.id == StockAdjustment.inventory_level_id)
-             .order_by(StockAdjustment.created_at.desc(), StockAdjustment.id))
+def list_adjustments(
+    session: Session, *, sku_id: uuid.UUID | None = None, limit: int = 100, offset: int = 0
+) -> list[tuple[StockAdjustment, InventoryLevel]]:
+    query = (
+        select(StockAdjustment, InventoryLevel)
+        .join(InventoryLevel, InventoryLevel.id == StockAdjustment.inventory_level_id)
+        .order_by(StockAdjustment.created_at.desc(), StockAdjustment.id)
+    )
     if sku_id is not None:
         query = query.where(InventoryLevel.sku_id == sku_id)
     return [tuple(row) for row in session.execute(query.limit(limit).offset(offset))]
@@ -100,17 +123,34 @@ def emit_low_stock_if_crossed(session: Session, sku_id: uuid.UUID, decrease: int
     units took the SKU's available stock from at or above its threshold to below it."""
     tenant_id, threshold, available_after = _sku_stock(session, sku_id)
     if available_after < threshold <= available_after + decrease:
-        session.add(OutboxEvent(
-            event_type=LOW_STOCK_EVENT, schema_version=1, tenant_id=tenant_id, aggregate_type="sku",
-            aggregate_id=str(sku_id),
-            payload={"sku_id": str(sku_id), "tenant_id": str(tenant_id), "available": available_after,
-                     "threshold": threshold},
-        ))
+        session.add(
+            OutboxEvent(
+                event_type=LOW_STOCK_EVENT,
+                schema_version=1,
+                tenant_id=tenant_id,
+                aggregate_type="sku",
+                aggregate_id=str(sku_id),
+                payload={
+                    "sku_id": str(sku_id),
+                    "tenant_id": str(tenant_id),
+                    "available": available_after,
+                    "threshold": threshold,
+                },
+            )
+        )
         session.flush()
 
 
-def adjust_stock(session: Session, *, tenant_id: uuid.UUID, sku_id: uuid.UUID, warehouse_id: uuid.UUID,
-                 delta: int, reason: str, actor_user_id: uuid.UUID | None) -> InventoryLevel:
+def adjust_stock(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    sku_id: uuid.UUID,
+    warehouse_id: uuid.UUID,
+    delta: int,
+    reason: str,
+    actor_user_id: uuid.UUID | None,
+) -> InventoryLevel:
     """Add or remove available units of a SKU in a warehouse, recording why."""
     if session.get(Sku, sku_id) is None:
         raise NotFound(f"sku {sku_id} not found", field="sku_id")
@@ -118,18 +158,34 @@ def adjust_stock(session: Session, *, tenant_id: uuid.UUID, sku_id: uuid.UUID, w
         raise NotFound(f"warehouse {warehouse_id} not found", field="warehouse_id")
     session.execute(
         insert(InventoryLevel)
-        .values(id=uuid.uuid4(), tenant_id=tenant_id, sku_id=sku_id, warehouse_id=warehouse_id, available=0, reserved=0)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            sku_id=sku_id,
+            warehouse_id=warehouse_id,
+            available=0,
+            reserved=0,
+        )
         .on_conflict_do_nothing(index_elements=[InventoryLevel.sku_id, InventoryLevel.warehouse_id])
     )
     level_id = session.execute(
-        text("UPDATE inventory_levels SET available = available + :delta, updated_at = now()"
-             " WHERE sku_id = :sku AND warehouse_id = :warehouse AND available + :delta >= 0 RETURNING id"),
+        text(
+            "UPDATE inventory_levels SET available = available + :delta, updated_at = now()"
+            " WHERE sku_id = :sku AND warehouse_id = :warehouse AND available + :delta >= 0 RETURNING id"
+        ),
         {"delta": delta, "sku": sku_id, "warehouse": warehouse_id},
     ).scalar()
     if level_id is None:
         raise Conflict("the adjustment would make available stock negative", field="delta")
-    session.add(StockAdjustment(tenant_id=tenant_id, inventory_level_id=level_id, delta=delta, reason=reason,
-                                actor_user_id=actor_user_id))
+    session.add(
+        StockAdjustment(
+            tenant_id=tenant_id,
+            inventory_level_id=level_id,
+            delta=delta,
+            reason=reason,
+            actor_user_id=actor_user_id,
+        )
+    )
     session.flush()
     if delta < 0:
         emit_low_stock_if_crossed(session, sku_id, -delta)
@@ -165,8 +221,9 @@ def _take_units(session: Session, sku_id: uuid.UUID, quantity: int) -> list[Rese
     return taken
 
 
-def reserve(session: Session, needs: Mapping[uuid.UUID, int], *, order_id: uuid.UUID,
-            ttl_seconds: int | None = None) -> list[StockReservation]:
+def reserve(
+    session: Session, needs: Mapping[uuid.UUID, int], *, order_id: uuid.UUID, ttl_seconds: int | None = None
+) -> list[StockReservation]:
     """Reserve units of several SKUs for an order, all or nothing (InsufficientStock otherwise).
 
     SKUs are taken in id order so that concurrent multi-SKU reservations cannot deadlock."""
@@ -176,10 +233,17 @@ def reserve(session: Session, needs: Mapping[uuid.UUID, int], *, order_id: uuid.
     reservations = []
     for sku_id in sorted(needs):
         for units in _take_units(session, sku_id, needs[sku_id]):
-            reservations.append(StockReservation(
-                tenant_id=units.tenant_id, inventory_level_id=units.inventory_level_id, sku_id=sku_id,
-                order_id=order_id, quantity=units.quantity, status="active", expires_at=expires_at,
-            ))
+            reservations.append(
+                StockReservation(
+                    tenant_id=units.tenant_id,
+                    inventory_level_id=units.inventory_level_id,
+                    sku_id=sku_id,
+                    order_id=order_id,
+                    quantity=units.quantity,
+                    status="active",
+                    expires_at=expires_at,
+                )
+            )
         emit_low_stock_if_crossed(session, sku_id, needs[sku_id])
     session.add_all(reservations)
     session.flush()
@@ -198,7 +262,9 @@ def reserved_units(session: Session, order_id: uuid.UUID) -> dict[uuid.UUID, int
 def ensure_reserved(session: Session, order_id: uuid.UUID, needs: Mapping[uuid.UUID, int]) -> None:
     """Top up an order's active reservations to `needs` (after some expired or were released)."""
     held = reserved_units(session, order_id)
-    shortfall = {sku: quantity - held.get(sku, 0) for sku, quantity in needs.items() if quantity > held.get(sku, 0)}
+    shortfall = {
+        sku: quantity - held.get(sku, 0) for sku, quantity in needs.items() if quantity > held.get(sku, 0)
+    }
     if shortfall:
         reserve(session, shortfall, order_id=order_id)
 
@@ -249,27 +315,50 @@ def release_expired_reservations(session: Session, sku_ids: Iterable[uuid.UUID] 
     """Release every reservation past its expiry (of the given SKUs only, when given)."""
     if sku_ids is None:
         return _settle(session, to_status="released", condition="expires_at < now()", params={})
-    return _settle(session, to_status="released", condition="expires_at < now() AND sku_id = ANY(:skus)",
-                   params={"skus": list(sku_ids)})
+    return _settle(
+        session,
+        to_status="released",
+        condition="expires_at < now() AND sku_id = ANY(:skus)",
+        params={"skus": list(sku_ids)},
+    )
 
 
-def restock_order(session: Session, order_id: uuid.UUID, tenant_id: uuid.UUID, *, reason: str,
-                  actor_user_id: uuid.UUID | None) -> None:
+def restock_order(
+    session: Session,
+    order_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    *,
+    reason: str,
+    actor_user_id: uuid.UUID | None,
+) -> None:
     """Put the committed units of one seller's share of an order back on sale (it was cancelled)."""
     committed = session.execute(
         select(StockReservation.inventory_level_id, func.sum(StockReservation.quantity))
-        .where(StockReservation.order_id == order_id, StockReservation.tenant_id == tenant_id,
-               StockReservation.status == "committed")
+        .where(
+            StockReservation.order_id == order_id,
+            StockReservation.tenant_id == tenant_id,
+            StockReservation.status == "committed",
+        )
         .group_by(StockReservation.inventory_level_id)
         .order_by(StockReservation.inventory_level_id)
     ).all()
     for level_id, quantity in committed:
         session.execute(
-            text("UPDATE inventory_levels SET available = available + :quantity, updated_at = now() WHERE id = :level"),
+            text(
+                "UPDATE inventory_levels SET available = available + :quantity, updated_at = now()"
+                " WHERE id = :level"
+            ),
             {"quantity": int(quantity), "level": level_id},
         )
-        session.add(StockAdjustment(tenant_id=tenant_id, inventory_level_id=level_id, delta=int(quantity),
-                                    reason=reason, actor_user_id=actor_user_id))
+        session.add(
+            StockAdjustment(
+                tenant_id=tenant_id,
+                inventory_level_id=level_id,
+                delta=int(quantity),
+                reason=reason,
+                actor_user_id=actor_user_id,
+            )
+        )
     session.flush()
 
 

@@ -47,8 +47,9 @@ class ProviderOutcome:
 class PaymentProvider(Protocol):
     name: str
 
-    def authorize(self, *, idempotency_key: str, amount: Decimal, currency: str, method: PaymentMethod,
-                  token: str) -> ProviderOutcome: ...
+    def authorize(
+        self, *, idempotency_key: str, amount: Decimal, currency: str, method: PaymentMethod, token: str
+    ) -> ProviderOutcome: ...
 
     def capture(self, *, authorization: str, amount: Decimal) -> ProviderOutcome: ...
 
@@ -105,8 +106,9 @@ class SimulatedPaymentProvider:
         draw = random.Random(f"{self.settings.seed}:{idempotency_key}").random()
         return "declined_by_issuer" if draw < self.settings.decline_rate else None
 
-    def authorize(self, *, idempotency_key: str, amount: Decimal, currency: str, method: PaymentMethod,
-                  token: str) -> ProviderOutcome:
+    def authorize(
+        self, *, idempotency_key: str, amount: Decimal, currency: str, method: PaymentMethod, token: str
+    ) -> ProviderOutcome:
         self._wait()
         # The capture-failing token is remembered in the authorization reference, as a real
         # provider remembers the card behind an authorization.
@@ -133,7 +135,9 @@ class SimulatedPaymentProvider:
     def sign(self, body: bytes) -> str:
         return "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()
 
-    def webhook(self, event_type: str, data: dict[str, Any], event_id: str | None = None) -> tuple[bytes, str]:
+    def webhook(
+        self, event_type: str, data: dict[str, Any], event_id: str | None = None
+    ) -> tuple[bytes, str]:
         """A signed webhook as this provider would send it: (body, signature header value)."""
         event = {"id": event_id or f"evt_{uuid.uuid4().hex}", "type": event_type, "data": data}
         body = json.dumps(event).encode()
@@ -167,8 +171,10 @@ def record_webhook_event(session: Session, event_id: str, event_type: str, paylo
 def captured_payment(session: Session, order_id: uuid.UUID) -> Payment | None:
     return session.scalar(
         select(Payment)
-        .where(Payment.order_id == order_id,
-               Payment.status.in_([PaymentStatus.captured, PaymentStatus.partially_refunded]))
+        .where(
+            Payment.order_id == order_id,
+            Payment.status.in_([PaymentStatus.captured, PaymentStatus.partially_refunded]),
+        )
         .with_for_update()
     )
 
@@ -183,16 +189,26 @@ def refund_sub_order(session: Session, provider: PaymentProvider, sub_order: Sub
     amount = sub_order.items_total + sub_order.tax_total + sub_order.shipping_total
     if payment.refunded_amount + amount > payment.amount:
         raise Conflict("the refund would exceed the captured amount", field="amount")
-    outcome = provider.refund(idempotency_key=f"refund:{sub_order.id}", payment_reference=payment.provider_reference,
-                              amount=amount)
+    outcome = provider.refund(
+        idempotency_key=f"refund:{sub_order.id}", payment_reference=payment.provider_reference, amount=amount
+    )
     if not outcome.succeeded:
         raise Conflict(f"the payment provider refused the refund: {outcome.failure_reason}", field="payment")
-    refund = Refund(payment_id=payment.id, sub_order_id=sub_order.id, tenant_id=sub_order.tenant_id,
-                    buyer_id=sub_order.buyer_id, amount=amount, provider_reference=outcome.reference)
+    refund = Refund(
+        payment_id=payment.id,
+        sub_order_id=sub_order.id,
+        tenant_id=sub_order.tenant_id,
+        buyer_id=sub_order.buyer_id,
+        amount=amount,
+        provider_reference=outcome.reference,
+    )
     session.add(refund)
     payment.refunded_amount += amount
-    payment.status = PaymentStatus.refunded if payment.refunded_amount == payment.amount \
+    payment.status = (
+        PaymentStatus.refunded
+        if payment.refunded_amount == payment.amount
         else PaymentStatus.partially_refunded
+    )
     session.flush()
     return refund
 

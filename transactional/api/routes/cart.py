@@ -45,7 +45,9 @@ class CartLineOut(BaseModel):
 class CartOut(BaseModel):
     items: list[CartLineOut]
     totals: dict[str, Decimal] = Field(description="currency -> sum of quantity x unit_price")
-    prices_changed: bool = Field(description="accept the current prices (POST /v1/cart/accept-prices) to check out")
+    prices_changed: bool = Field(
+        description="accept the current prices (POST /v1/cart/accept-prices) to check out"
+    )
 
 
 def cart_out(session: Session, buyer_id: uuid.UUID) -> CartOut:
@@ -54,12 +56,22 @@ def cart_out(session: Session, buyer_id: uuid.UUID) -> CartOut:
     items = []
     for line in lines:
         totals[line.item.currency] += line.item.unit_price * line.item.quantity
-        items.append(CartLineOut(
-            sku_id=line.sku.id, sku_code=line.sku.sku_code, product_id=line.product.id, title=line.product.title,
-            tenant_id=line.tenant.id, store_name=line.tenant.store_name, quantity=line.item.quantity,
-            unit_price=line.item.unit_price, current_price=line.current_price, currency=line.item.currency,
-            price_changed=line.item.unit_price != line.current_price, on_sale=line.purchasable,
-        ))
+        items.append(
+            CartLineOut(
+                sku_id=line.sku.id,
+                sku_code=line.sku.sku_code,
+                product_id=line.product.id,
+                title=line.product.title,
+                tenant_id=line.tenant.id,
+                store_name=line.tenant.store_name,
+                quantity=line.item.quantity,
+                unit_price=line.item.unit_price,
+                current_price=line.current_price,
+                currency=line.item.currency,
+                price_changed=line.item.unit_price != line.current_price,
+                on_sale=line.purchasable,
+            )
+        )
     return CartOut(items=items, totals=dict(totals), prices_changed=any(item.price_changed for item in items))
 
 
@@ -68,8 +80,12 @@ def get_cart(principal: CurrentUser, session: SessionDep) -> CartOut:
     return cart_out(session, principal.user_id)
 
 
-@router.post("/items", status_code=status.HTTP_201_CREATED, response_model=CartOut,
-             summary="Add units of a SKU at today's price")
+@router.post(
+    "/items",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CartOut,
+    summary="Add units of a SKU at today's price",
+)
 def add_item(body: CartItemIn, principal: CurrentUser, session: SessionDep) -> CartOut:
     cart.add_item(session, principal.user_id, body.sku_id, body.quantity)
     return cart_out(session, principal.user_id)

@@ -31,14 +31,18 @@ class CheckoutIn(BaseModel):
 
 
 @router.post(
-    "/checkout", status_code=status.HTTP_201_CREATED, response_model=OrderOut,
+    "/checkout",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
     summary="Place and pay for an order from the cart",
-    description="Requires an Idempotency-Key: repeating it returns the same order (200, Idempotent-Replayed). "
-                "409 when stock ran out or prices changed since the items were added (the new prices are in "
-                "price_changes). A declined payment still creates the order, as PAYMENT_FAILED with the reason; "
-                "pay again with POST /v1/orders/{id}/payments.",
-    responses={200: {"description": "replay of an earlier checkout with this key"},
-               409: {"description": "out of stock, or prices changed"}},
+    description="Requires an Idempotency-Key: repeating it returns the same order (200, "
+    "Idempotent-Replayed). 409 when stock ran out or prices changed since the items were added (the new prices are in "
+    "price_changes). A declined payment still creates the order, as PAYMENT_FAILED with the reason; "
+    "pay again with POST /v1/orders/{id}/payments.",
+    responses={
+        200: {"description": "replay of an earlier checkout with this key"},
+        409: {"description": "out of stock, or prices changed"},
+    },
 )
 def checkout(
     body: CheckoutIn,
@@ -49,10 +53,13 @@ def checkout(
 ) -> OrderOut:
     request = checkout_service.CheckoutRequest(
         shipping_address=body.shipping_address.model_dump(mode="json", exclude_none=True),
-        shipping_method=body.shipping_method, payment_method=body.payment.method, payment_token=body.payment.token,
+        shipping_method=body.shipping_method,
+        payment_method=body.payment.method,
+        payment_token=body.payment.token,
     )
-    result = checkout_service.checkout(provider, buyer_id=principal.user_id, idempotency_key=idempotency_key,
-                                       request=request)
+    result = checkout_service.checkout(
+        provider, buyer_id=principal.user_id, idempotency_key=idempotency_key, request=request
+    )
     if result.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"

@@ -63,7 +63,9 @@ class LevelOut(BaseModel):
 class AdjustmentIn(BaseModel):
     sku_id: uuid.UUID
     warehouse_id: uuid.UUID
-    delta: int = Field(ge=-1_000_000, le=1_000_000, description="units added (positive) or removed (negative)")
+    delta: int = Field(
+        ge=-1_000_000, le=1_000_000, description="units added (positive) or removed (negative)"
+    )
     reason: str = Field(min_length=2, max_length=64, description="e.g. received, damaged, stock_count")
 
     @field_validator("delta")
@@ -84,8 +86,13 @@ class AdjustmentOut(BaseModel):
     created_at: datetime
 
 
-@router.post("/warehouses", status_code=status.HTTP_201_CREATED, response_model=WarehouseOut,
-             dependencies=[SellerAdmin], summary="Add a warehouse")
+@router.post(
+    "/warehouses",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WarehouseOut,
+    dependencies=[SellerAdmin],
+    summary="Add a warehouse",
+)
 def create_warehouse(body: WarehouseIn, tenant: CurrentTenant, session: SessionDep) -> WarehouseOut:
     warehouse = inventory.create_warehouse(session, tenant_id=tenant.id, **body.model_dump())
     return WarehouseOut.model_validate(warehouse, from_attributes=True)
@@ -96,29 +103,67 @@ def list_warehouses(tenant: CurrentTenant, session: SessionDep) -> list[Warehous
     return [WarehouseOut.model_validate(w, from_attributes=True) for w in inventory.list_warehouses(session)]
 
 
-@router.get("/levels", response_model=list[LevelOut], dependencies=[AnySeller],
-            summary="Stock per SKU and warehouse (low_stock: SKUs below their threshold)")
-def list_levels(tenant: CurrentTenant, session: SessionDep, sku_id: uuid.UUID | None = None,
-                warehouse_id: uuid.UUID | None = None, low_stock: bool = False, limit: Page = 100,
-                offset: Offset = 0) -> list[LevelOut]:
-    levels = inventory.list_levels(session, sku_id=sku_id, warehouse_id=warehouse_id, low_stock_only=low_stock,
-                                   limit=limit, offset=offset)
+@router.get(
+    "/levels",
+    response_model=list[LevelOut],
+    dependencies=[AnySeller],
+    summary="Stock per SKU and warehouse (low_stock: SKUs below their threshold)",
+)
+def list_levels(
+    tenant: CurrentTenant,
+    session: SessionDep,
+    sku_id: uuid.UUID | None = None,
+    warehouse_id: uuid.UUID | None = None,
+    low_stock: bool = False,
+    limit: Page = 100,
+    offset: Offset = 0,
+) -> list[LevelOut]:
+    levels = inventory.list_levels(
+        session,
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        low_stock_only=low_stock,
+        limit=limit,
+        offset=offset,
+    )
     return [LevelOut.model_validate(level, from_attributes=True) for level in levels]
 
 
-@router.post("/adjustments", status_code=status.HTTP_201_CREATED, response_model=LevelOut,
-             dependencies=[AnySeller], summary="Add or remove stock, with a reason; answers the new level")
-def adjust(body: AdjustmentIn, tenant: CurrentTenant, principal: CurrentUser, session: SessionDep) -> LevelOut:
-    level = inventory.adjust_stock(session, tenant_id=tenant.id, actor_user_id=principal.user_id, **body.model_dump())
+@router.post(
+    "/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LevelOut,
+    dependencies=[AnySeller],
+    summary="Add or remove stock, with a reason; answers the new level",
+)
+def adjust(
+    body: AdjustmentIn, tenant: CurrentTenant, principal: CurrentUser, session: SessionDep
+) -> LevelOut:
+    level = inventory.adjust_stock(
+        session, tenant_id=tenant.id, actor_user_id=principal.user_id, **body.model_dump()
+    )
     return LevelOut.model_validate(level, from_attributes=True)
 
 
 @router.get("/adjustments", response_model=list[AdjustmentOut], dependencies=[AnySeller])
-def list_adjustments(tenant: CurrentTenant, session: SessionDep, sku_id: uuid.UUID | None = None,
-                     limit: Page = 100, offset: Offset = 0) -> list[AdjustmentOut]:
+def list_adjustments(
+    tenant: CurrentTenant,
+    session: SessionDep,
+    sku_id: uuid.UUID | None = None,
+    limit: Page = 100,
+    offset: Offset = 0,
+) -> list[AdjustmentOut]:
     return [
-        AdjustmentOut(id=adjustment.id, sku_id=level.sku_id, warehouse_id=level.warehouse_id, delta=adjustment.delta,
-                      reason=adjustment.reason, actor_user_id=adjustment.actor_user_id,
-                      created_at=adjustment.created_at)
-        for adjustment, level in inventory.list_adjustments(session, sku_id=sku_id, limit=limit, offset=offset)
+        AdjustmentOut(
+            id=adjustment.id,
+            sku_id=level.sku_id,
+            warehouse_id=level.warehouse_id,
+            delta=adjustment.delta,
+            reason=adjustment.reason,
+            actor_user_id=adjustment.actor_user_id,
+            created_at=adjustment.created_at,
+        )
+        for adjustment, level in inventory.list_adjustments(
+            session, sku_id=sku_id, limit=limit, offset=offset
+        )
     ]

@@ -24,7 +24,11 @@ class WebhookAck(BaseModel):
 
 def _handle(provider: PaymentProvider, body: bytes, signature: str | None) -> WebhookAck:
     event = provider.verify_webhook(body, signature)
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+    ):
         raise Unprocessable("a webhook event has a string id and type", field="body")
     with session_scope(PLATFORM) as session:
         if not payments.record_webhook_event(session, event["id"], event["type"], event):
@@ -33,7 +37,8 @@ def _handle(provider: PaymentProvider, body: bytes, signature: str | None) -> We
 
 
 @router.post(
-    "/webhooks/simulated", response_model=WebhookAck,
+    "/webhooks/simulated",
+    response_model=WebhookAck,
     summary="Events from the simulated provider, signed with HMAC-SHA256 of the raw body",
     responses={401: {"description": "missing or wrong signature"}},
 )
