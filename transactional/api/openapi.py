@@ -12,7 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from transactional.api.deps import get_current_user
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _REF = "#/components/schemas/{model}"
@@ -62,6 +66,23 @@ def _is_fastapi_validation_error(response: dict[str, Any]) -> bool:
     return schema.get("$ref", "").endswith("/HTTPValidationError")
 
 
+def _requires_sign_in(dependant: Dependant) -> bool:
+    return dependant.call is get_current_user or any(map(_requires_sign_in, dependant.dependencies))
+
+
+def _document_optional_sign_in(document: dict[str, Any], routes: list[Any]) -> None:
+    """FastAPI lists the bearer scheme as required wherever a token is read; where a token is
+    only optional (anonymous shoppers, registration), say so with an empty alternative."""
+    for route in iter_route_contexts(routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None or _requires_sign_in(dependant):
+            continue
+        for method in route.methods or ():
+            operation = document["paths"].get(route.path_format, {}).get(method.lower(), {})
+            if operation.get("security") and {} not in operation["security"]:
+                operation["security"] = [{}, *operation["security"]]
+
+
 def _document_problems(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(_schemas(Problem))
@@ -83,4 +104,10 @@ def _document_problems(document: dict[str, Any]) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     """Make `app.openapi()` return the document above (FastAPI caches it after the first call)."""
     generate: Callable[[], dict[str, Any]] = app.openapi
-    app.openapi = lambda: _document_problems(generate())  # type: ignore[method-assign]
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        _document_optional_sign_in(document, app.routes)
+        return _document_problems(document)
+
+    app.openapi = openapi  # type: ignore[method-assign]
