@@ -7,6 +7,9 @@ from __future__ import annotations
 import enum
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -35,6 +38,18 @@ def _print_json(value) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
+@contextmanager
+def _problems() -> Iterator[None]:
+    """Bad input or a conflict: a one-line message and exit code 2, not a traceback."""
+    from transactional.errors import ProblemError
+
+    try:
+        yield
+    except ProblemError as error:
+        console.print(f"[red]{error.detail}[/]")
+        raise typer.Exit(2) from None
+
+
 def _progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                     transient=True)
@@ -49,7 +64,7 @@ def ingest(
     from pipelines import bronze
     from pipelines.engine import get_spark
 
-    with _progress() as progress:
+    with _problems(), _progress() as progress:
         task = progress.add_task("starting Spark", total=None)
         spark = get_spark()
 
@@ -139,3 +154,31 @@ def run_all(batch_size: int = typer.Option(None, min=1, help="rows per bronze mi
                  "silver": {"changes": built.changes, "events": built.events, "tables": built.tables},
                  "gold": published.summary()})
     raise typer.Exit(1 if published.blocked else 0)
+
+
+@gdpr_app.command("erase")
+def gdpr_erase(user: str = typer.Option(..., "--user", help="the user's id")) -> None:
+    """Anonymise the user in PostgreSQL and remove their rows from every lakehouse table,
+    old file versions included."""
+    from pipelines import gdpr
+    from pipelines.engine import get_spark
+
+    with _problems(), _progress() as progress:
+        progress.add_task(f"erasing {user}", total=None)
+        report = gdpr.erase_user(get_spark(), user)
+    _print_json({"user_id": report.user_id, "rows_removed": report.tables, "files_vacuumed": report.vacuumed_files})
+
+
+@gdpr_app.command("export")
+def gdpr_export(
+    user: str = typer.Option(..., "--user", help="the user's id"),
+    out: Path = typer.Option(Path("gdpr-export"), help="directory to write the export into"),
+) -> None:
+    """Write everything held about the user (PostgreSQL and lakehouse) as JSON files."""
+    from pipelines import gdpr
+    from pipelines.engine import get_spark
+
+    with _problems(), _progress() as progress:
+        progress.add_task(f"exporting {user}", total=None)
+        counts = gdpr.export_user(get_spark(), user, out)
+    _print_json({"user_id": user, "directory": str(out), "files": counts})
