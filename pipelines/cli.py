@@ -182,3 +182,77 @@ def gdpr_export(
         progress.add_task(f"exporting {user}", total=None)
         counts = gdpr.export_user(get_spark(), user, out)
     _print_json({"user_id": user, "directory": str(out), "files": counts})
+
+
+def _as_of(value: str | None) -> dict:
+    """`--as-of 12` is a table version; anything else an ISO timestamp."""
+    if value is None:
+        return {}
+    if value.isdigit():
+        return {"version": int(value)}
+    from datetime import datetime
+
+    try:
+        return {"timestamp": datetime.fromisoformat(value)}
+    except ValueError:
+        raise typer.BadParameter("a version number or an ISO timestamp", param_hint="--as-of") from None
+
+
+@lakehouse_app.command("show")
+def show(
+    table: str = typer.Argument(..., help="layer.table, e.g. silver.products"),
+    as_of: str = typer.Option(None, "--as-of", help="a version number or ISO timestamp (time travel)"),
+    limit: int = typer.Option(20, min=0, help="rows to print (0: only the count)"),
+    where: str = typer.Option(None, help="a SQL filter, e.g. \"tenant_id = '...'\""),
+) -> None:
+    """Print a table's rows as JSON, now or as of an earlier version or time."""
+    from pipelines import tables
+    from pipelines.engine import get_spark
+
+    try:
+        uri = tables.table_uri(*tables.parse_table_name(table))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="TABLE") from None
+    if not tables.exists(uri):
+        raise typer.BadParameter(f"{table} does not exist yet", param_hint="TABLE")
+    frame = tables.read(get_spark(), uri, **_as_of(as_of))
+    if where:
+        frame = frame.where(where)
+    rows = [row.asDict(recursive=True) for row in frame.limit(limit).collect()] if limit else []
+    _print_json({"table": table, "as_of": as_of, "count": frame.count(), "rows": rows})
+
+
+@lakehouse_app.command("history")
+def history(table: str = typer.Argument(..., help="layer.table, e.g. silver.products")) -> None:
+    """List a table's versions (for --as-of): version, time, operation."""
+    from pipelines import tables
+
+    try:
+        uri = tables.table_uri(*tables.parse_table_name(table))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="TABLE") from None
+    if not tables.exists(uri):
+        raise typer.BadParameter(f"{table} does not exist yet", param_hint="TABLE")
+    _print_json([{"version": c.get("version"), "timestamp": c.get("timestamp"), "operation": c.get("operation")}
+                 for c in tables.delta_table(uri).history()])
+
+
+@lakehouse_app.command("maintain")
+def maintain(
+    retention_hours: float = typer.Option(168, min=0, help="keep file versions this long (time travel window)"),
+) -> None:
+    """Compact small files and vacuum every table, keeping `retention_hours` of history."""
+    from datetime import timedelta
+
+    from pipelines import tables
+
+    results = []
+    with _progress() as progress:
+        task = progress.add_task("maintaining", total=None)
+        for layer, name, uri in tables.all_tables():
+            progress.update(task, description=f"compacting {layer}.{name}")
+            compacted = tables.compact(uri)
+            removed = tables.vacuum(uri, timedelta(hours=retention_hours))
+            results.append({"table": f"{layer}.{name}", "files_compacted": compacted.get("numFilesRemoved", 0),
+                            "files_vacuumed": len(removed)})
+    _print_json(results)
