@@ -2,7 +2,7 @@
 
 Every product change takes one path: build the product's new content (`ProductData`), compare
 it with what is stored, and write only the difference, set-based (multi-row INSERT ... ON
-CONFLICT over unnest'ed arrays; COPY cannot write RLS tables), together with a
+CONFLICT over json_to_recordset; COPY cannot write RLS tables), together with a
 `ProductVersion` holding the new content as a snapshot. API edits, rollbacks and bulk imports
 of 100k rows all use that path, so versioning, `Product.min_price` and the product rules cannot
 drift apart between them. The capture trigger of 0002 writes the outbox and the audit log.
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 from babel.numbers import list_currencies
@@ -36,7 +36,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import ARRAY, String, Uuid, any_, bindparam, select, text
+from sqlalchemy import JSON, Select, String, Uuid, bindparam, cast, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -243,8 +243,7 @@ def _ancestors(path: str) -> list[str]:
 _INSERT_CATEGORIES = text(
     "INSERT INTO categories (id, slug, name, parent_id)"
     " SELECT gen_random_uuid(), u.slug, u.name, parent.id"
-    " FROM unnest(CAST(:slugs AS text[]), CAST(:names AS text[]), CAST(:parents AS text[]))"
-    " AS u(slug, name, parent)"
+    " FROM json_to_recordset(CAST(:records AS json)) AS u(slug text, name text, parent text)"
     " LEFT JOIN categories AS parent ON parent.slug = u.parent"
     " ON CONFLICT (slug) DO NOTHING"
 )
@@ -274,28 +273,25 @@ def ensure_categories(session: Session, paths: Iterable[str]) -> dict[str, uuid.
         by_depth: dict[int, list[str]] = defaultdict(list)
         for node in nodes:
             by_depth[node.count("/")].append(node)
+        # One statement per depth: a statement does not see the parents it inserts itself.
         for depth in sorted(by_depth):
-            level = by_depth[depth]
-            session.execute(
-                _INSERT_CATEGORIES,
+            level = [
                 {
-                    "slugs": level,
-                    "names": [_segment_name(node.rsplit("/", 1)[-1]) for node in level],
-                    "parents": [node.rsplit("/", 1)[0] if depth else None for node in level],
-                },
-            )
-        rows = session.execute(
-            select(Category.slug, Category.id).where(Category.slug == any_(_text_array(nodes)))
-        )
+                    "slug": node,
+                    "name": _segment_name(node.rsplit("/", 1)[-1]),
+                    "parent": node.rsplit("/", 1)[0] if depth else None,
+                }
+                for node in by_depth[depth]
+            ]
+            session.execute(_INSERT_CATEGORIES, {"records": _records(level)})
+        rows = session.execute(select(Category.slug, Category.id).where(Category.slug.in_(_each(nodes))))
         return {slug: category_id for slug, category_id in rows}
 
 
-def _text_array(values: list[str]):
-    return bindparam(None, values, type_=ARRAY(String))
-
-
-def _uuid_array(values: list[uuid.UUID]):
-    return bindparam(None, values, type_=ARRAY(Uuid))
+def _each(values: Iterable[Any], element_type: Any = String) -> Select:
+    """The values as a one-column subquery for IN: one JSON parameter however many there are."""
+    elements = func.json_array_elements_text(cast(bindparam(None, _records([str(v) for v in values])), JSON))
+    return select(cast(elements, element_type))
 
 
 def category_tree(session: Session) -> list[dict[str, Any]]:
@@ -448,7 +444,7 @@ def _load_products(session: Session, condition, *, lock: bool) -> dict[uuid.UUID
     }
     if stored:
         sku_rows = session.execute(
-            select(skus).where(skus.c.product_id == any_(_uuid_array(list(stored)))).order_by(skus.c.sku_code)
+            select(skus).where(skus.c.product_id.in_(_each(stored, Uuid))).order_by(skus.c.sku_code)
         )
         for row in sku_rows:
             product = stored[row.product_id]
@@ -485,18 +481,21 @@ class _Change:
     before: StoredProduct | None
     after: ProductData
 
-    def is_effective(self) -> bool:
-        return (
-            self.before is None or self.before.deleted or self.before.data.snapshot() != self.after.snapshot()
-        )
+    @cached_property
+    def snapshot(self) -> dict[str, Any]:
+        return self.after.snapshot()
 
-    def changed_skus(self) -> list[SkuData]:
-        before = (
-            {sku.sku_code: sku.model_dump(mode="json") for sku in self.before.data.skus}
-            if self.before
-            else {}
-        )
-        return [sku for sku in self.after.skus if before.get(sku.sku_code) != sku.model_dump(mode="json")]
+    @cached_property
+    def _before_snapshot(self) -> dict[str, Any] | None:
+        return self.before.data.snapshot() if self.before else None
+
+    def is_effective(self) -> bool:
+        return self.before is None or self.before.deleted or self._before_snapshot != self.snapshot
+
+    def changed_skus(self) -> list[dict[str, Any]]:
+        """The SKUs (as snapshot JSON) that are new or differ from what is stored."""
+        before = {sku["sku_code"]: sku for sku in self._before_snapshot["skus"]} if self.before else {}
+        return [sku for sku in self.snapshot["skus"] if before.get(sku["sku_code"]) != sku]
 
 
 @dataclass
@@ -508,17 +507,16 @@ class _Written:
     versions: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
+# Each batch travels as one JSON document expanded by json_to_recordset: PostgreSQL parses it in C,
+# where binding one array per column costs the client an escape per element.
 _UPSERT_PRODUCTS = text(
     "INSERT INTO products (id, tenant_id, external_ref, title, description, category_id, brand, attributes,"
     " images, status, version, min_price, rating_count)"
-    " SELECT u.id, :tenant_id, u.external_ref, u.title, u.description, u.category_id, u.brand,"
-    " u.attributes::jsonb, u.images::jsonb, u.status::productstatus, u.version, u.min_price, 0"
-    " FROM unnest(CAST(:ids AS uuid[]), CAST(:external_refs AS text[]), CAST(:titles AS text[]),"
-    " CAST(:descriptions AS text[]), CAST(:category_ids AS uuid[]), CAST(:brands AS text[]),"
-    " CAST(:attributes AS text[]), CAST(:images AS text[]), CAST(:statuses AS text[]),"
-    " CAST(:versions AS int[]), CAST(:min_prices AS numeric[]))"
-    " AS u(id, external_ref, title, description, category_id, brand, attributes, images, status, version,"
-    " min_price)"
+    " SELECT u.id, :tenant_id, u.external_ref, u.title, u.description, u.category_id, u.brand, u.attributes,"
+    " u.images, u.status::productstatus, u.version, u.min_price, 0"
+    " FROM json_to_recordset(CAST(:records AS json)) AS u(id uuid, external_ref text, title text,"
+    " description text, category_id uuid, brand text, attributes jsonb, images jsonb, status text,"
+    " version int, min_price numeric)"
     " ON CONFLICT (id) DO UPDATE SET external_ref = EXCLUDED.external_ref, title = EXCLUDED.title,"
     " description = EXCLUDED.description, category_id = EXCLUDED.category_id, brand = EXCLUDED.brand,"
     " attributes = EXCLUDED.attributes, images = EXCLUDED.images, status = EXCLUDED.status,"
@@ -530,12 +528,10 @@ _UPSERT_PRODUCTS = text(
 _UPSERT_SKUS = text(
     "INSERT INTO skus (id, tenant_id, product_id, sku_code, price, currency, attributes, weight_grams,"
     " low_stock_threshold, is_active)"
-    " SELECT gen_random_uuid(), :tenant_id, u.product_id, u.sku_code, u.price, u.currency,"
-    " u.attributes::jsonb, u.weight_grams, u.low_stock_threshold, u.is_active"
-    " FROM unnest(CAST(:product_ids AS uuid[]), CAST(:sku_codes AS text[]), CAST(:prices AS numeric[]),"
-    " CAST(:currencies AS text[]), CAST(:attributes AS text[]), CAST(:weights AS int[]),"
-    " CAST(:thresholds AS int[]), CAST(:actives AS boolean[]))"
-    " AS u(product_id, sku_code, price, currency, attributes, weight_grams, low_stock_threshold, is_active)"
+    " SELECT gen_random_uuid(), :tenant_id, u.product_id, u.sku_code, u.price, u.currency, u.attributes,"
+    " u.weight_grams, u.low_stock_threshold, u.is_active"
+    " FROM json_to_recordset(CAST(:records AS json)) AS u(product_id uuid, sku_code text, price numeric,"
+    " currency text, attributes jsonb, weight_grams int, low_stock_threshold int, is_active boolean)"
     " ON CONFLICT (tenant_id, sku_code) DO UPDATE SET price = EXCLUDED.price, currency = EXCLUDED.currency,"
     " attributes = EXCLUDED.attributes, weight_grams = EXCLUDED.weight_grams,"
     " low_stock_threshold = EXCLUDED.low_stock_threshold, is_active = EXCLUDED.is_active, updated_at = now()"
@@ -543,12 +539,15 @@ _UPSERT_SKUS = text(
 
 _INSERT_VERSIONS = text(
     "INSERT INTO product_versions (id, tenant_id, product_id, version, snapshot, changed_by, change_reason)"
-    " SELECT gen_random_uuid(), :tenant_id, u.product_id, u.version, u.snapshot::jsonb, :actor, :reason"
-    " FROM unnest(CAST(:product_ids AS uuid[]), CAST(:versions AS int[]), CAST(:snapshots AS text[]))"
-    " AS u(product_id, version, snapshot)"
+    " SELECT gen_random_uuid(), :tenant_id, u.product_id, u.version, u.snapshot, :actor, :reason"
+    " FROM json_to_recordset(CAST(:records AS json)) AS u(product_id uuid, version int, snapshot jsonb)"
 )
 
 WRITE_BATCH = 5000
+
+
+def _records(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
 
 
 def _write(
@@ -577,50 +576,31 @@ def _write_batch(
     written: _Written,
 ) -> None:
     versions = [change.before.version + 1 if change.before else 1 for change in batch]
-    snapshots = [change.after.snapshot() for change in batch]
-    session.execute(
-        _UPSERT_PRODUCTS,
-        {
-            "tenant_id": tenant_id,
-            "ids": [change.product_id for change in batch],
-            "external_refs": [snapshot["external_ref"] for snapshot in snapshots],
-            "titles": [snapshot["title"] for snapshot in snapshots],
-            "descriptions": [snapshot["description"] for snapshot in snapshots],
-            "category_ids": [change.after.category_id for change in batch],
-            "brands": [snapshot["brand"] for snapshot in snapshots],
-            "attributes": [json.dumps(snapshot["attributes"]) for snapshot in snapshots],
-            "images": [json.dumps(snapshot["images"]) for snapshot in snapshots],
-            "statuses": [snapshot["status"] for snapshot in snapshots],
-            "versions": versions,
-            "min_prices": [change.after.min_price() for change in batch],
-        },
-    )
+    snapshots = [change.snapshot for change in batch]
+    products = []
+    for change, version, snapshot in zip(batch, versions, snapshots, strict=True):
+        min_price = change.after.min_price()
+        products.append(
+            {
+                **snapshot,
+                "skus": None,
+                "id": str(change.product_id),
+                "version": version,
+                "min_price": None if min_price is None else str(min_price),
+            }
+        )
+    session.execute(_UPSERT_PRODUCTS, {"tenant_id": tenant_id, "records": _records(products)})
     sku_changes = [(change, sku) for change in batch for sku in change.changed_skus()]
     if sku_changes:
-        session.execute(
-            _UPSERT_SKUS,
-            {
-                "tenant_id": tenant_id,
-                "product_ids": [change.product_id for change, _ in sku_changes],
-                "sku_codes": [sku.sku_code for _, sku in sku_changes],
-                "prices": [sku.price for _, sku in sku_changes],
-                "currencies": [sku.currency for _, sku in sku_changes],
-                "attributes": [json.dumps(sku.attributes) for _, sku in sku_changes],
-                "weights": [sku.weight_grams for _, sku in sku_changes],
-                "thresholds": [sku.low_stock_threshold for _, sku in sku_changes],
-                "actives": [sku.is_active for _, sku in sku_changes],
-            },
-        )
+        skus = [{**sku, "product_id": str(change.product_id)} for change, sku in sku_changes]
+        session.execute(_UPSERT_SKUS, {"tenant_id": tenant_id, "records": _records(skus)})
+    history = [
+        {"product_id": str(change.product_id), "version": version, "snapshot": snapshot}
+        for change, version, snapshot in zip(batch, versions, snapshots, strict=True)
+    ]
     session.execute(
         _INSERT_VERSIONS,
-        {
-            "tenant_id": tenant_id,
-            "actor": actor,
-            "reason": reason,
-            "product_ids": [change.product_id for change in batch],
-            "versions": versions,
-            "snapshots": [json.dumps(snapshot) for snapshot in snapshots],
-        },
+        {"tenant_id": tenant_id, "actor": actor, "reason": reason, "records": _records(history)},
     )
     for change, version in zip(batch, versions, strict=True):
         written.versions[change.product_id] = version
@@ -629,7 +609,7 @@ def _write_batch(
         else:
             written.products_updated += 1
     for change, sku in sku_changes:
-        if change.before is not None and sku.sku_code in change.before.sku_ids:
+        if change.before is not None and sku["sku_code"] in change.before.sku_ids:
             written.skus_updated += 1
         else:
             written.skus_created += 1
@@ -642,7 +622,7 @@ def _sku_owners(
     rows = session.execute(
         select(Sku.sku_code, Sku.product_id, Product.external_ref)
         .join(Product, Product.id == Sku.product_id)
-        .where(Sku.tenant_id == tenant_id, Sku.sku_code == any_(_text_array(codes)))
+        .where(Sku.tenant_id == tenant_id, Sku.sku_code.in_(_each(codes)))
     )
     return {code: (product_id, ref) for code, product_id, ref in rows}
 
@@ -837,9 +817,15 @@ def delete_product(
                 "tenant_id": tenant_id,
                 "actor": actor_user_id,
                 "reason": "deleted",
-                "product_ids": [product_id],
-                "versions": [stored.version + 1],
-                "snapshots": [json.dumps(stored.data.snapshot())],
+                "records": _records(
+                    [
+                        {
+                            "product_id": str(product_id),
+                            "version": stored.version + 1,
+                            "snapshot": stored.data.snapshot(),
+                        }
+                    ]
+                ),
             },
         )
 
@@ -952,7 +938,7 @@ def import_products(
             stored.data.external_ref: stored
             for stored in _load_products(
                 session,
-                (Product.tenant_id == tenant_id) & (Product.external_ref == any_(_text_array(list(groups)))),
+                (Product.tenant_id == tenant_id) & (Product.external_ref.in_(_each(groups))),
                 lock=True,
             ).values()
         }
@@ -993,9 +979,7 @@ def _resolve_categories(
     if not paths:
         return {}
     found = dict(
-        session.execute(
-            select(Category.slug, Category.id).where(Category.slug == any_(_text_array(paths)))
-        ).all()
+        session.execute(select(Category.slug, Category.id).where(Category.slug.in_(_each(paths)))).all()
     )
     for index, row in enumerate(rows):
         if row.category and row.category not in found:
