@@ -6,10 +6,14 @@ import json
 import uuid
 from decimal import Decimal
 
+from sqlalchemy import text
+
 from tests.factories import buyer, seller
 from tests.factories_commerce import add_to_cart, checkout, owner_rows, stock_of, stocked_sku, user_id
 from transactional.config import get_settings
+from transactional.db import PLATFORM, owner_engine, session_scope
 from transactional.services import checkout as checkout_service
+from transactional.services import inventory
 from transactional.services.payments import (
     PaymentMethod,
     SimulatedPaymentProvider,
@@ -216,3 +220,73 @@ def test_a_webhook_for_an_unknown_payment_is_not_recorded_so_the_provider_retrie
     assert owner_rows("SELECT count(*) FROM payment_webhook_events")[0][0] == 0
     unknown_type, signed = _signed("dispute.opened", {})
     assert client.post(WEBHOOK, content=unknown_type, headers=signed).json()["outcome"] == "ignored"
+
+
+def _placed_without_settling(client, stock):
+    """An order placed whose provider answer was never recorded (the API stopped in between)."""
+    tenant_id, _ = seller(client)
+    sku = stocked_sku(tenant_id, stock=stock)
+    headers = buyer(client)
+    add_to_cart(client, headers, sku.sku_id, 2)
+    request = checkout_service.CheckoutRequest({"city": "x"}, "standard", PaymentMethod.card, "tok_visa")
+    pending = checkout_service.place_order(
+        user_id(client, headers), uuid.uuid4().hex, request, get_payment_provider()
+    )
+    return sku, headers, pending
+
+
+def _captured_webhook(client, pending):
+    body, signed = _signed(
+        "payment.captured", {"merchant_reference": str(pending.payment_id), "reference": "sim_x"}
+    )
+    assert client.post(WEBHOOK, content=body, headers=signed).json()["outcome"] == "settled"
+
+
+def _expire_reservations():
+    with owner_engine().begin() as connection:
+        connection.execute(text("UPDATE stock_reservations SET expires_at = now() - interval '1 second'"))
+    with session_scope(PLATFORM) as session:
+        assert inventory.release_expired_reservations(session) == 1
+
+
+def test_a_capture_after_the_reservation_expired_reserves_again(client):
+    sku, headers, pending = _placed_without_settling(client, stock=5)
+    _expire_reservations()
+    assert stock_of(sku.sku_id) == (5, 0)
+
+    _captured_webhook(client, pending)
+
+    assert client.get(f"/v1/orders/{pending.order_id}", headers=headers).json()["status"] == "PAID"
+    assert stock_of(sku.sku_id) == (3, 0)
+
+
+def test_a_capture_after_the_stock_was_sold_elsewhere_is_refunded_and_the_order_cancelled(client):
+    sku, headers, pending = _placed_without_settling(client, stock=2)
+    _expire_reservations()
+    other = buyer(client)
+    add_to_cart(client, other, sku.sku_id, 2)
+    assert checkout(client, other).json()["status"] == "PAID"
+
+    _captured_webhook(client, pending)
+
+    order = client.get(f"/v1/orders/{pending.order_id}", headers=headers).json()
+    assert order["status"] == "CANCELLED" and "refunded" in order["failure_reason"]
+    assert (order["payments"][0]["status"], order["payments"][0]["refunded_amount"]) == (
+        "refunded",
+        order["grand_total"],
+    )
+    assert stock_of(sku.sku_id) == (0, 0)
+
+
+def test_a_capture_for_an_order_cancelled_meanwhile_is_refunded(client):
+    sku, headers, pending = _placed_without_settling(client, stock=5)
+    assert (
+        client.post(f"/v1/orders/{pending.order_id}/cancel", headers=headers).json()["status"] == "CANCELLED"
+    )
+    assert stock_of(sku.sku_id) == (5, 0)
+
+    _captured_webhook(client, pending)
+
+    order = client.get(f"/v1/orders/{pending.order_id}", headers=headers).json()
+    assert order["status"] == "CANCELLED" and order["payments"][0]["status"] == "refunded"
+    assert stock_of(sku.sku_id) == (5, 0)

@@ -261,13 +261,13 @@ def _create_shares(session: Session, order: Order, shares: list[Share]) -> None:
 
 
 def _open_payment(
-    session: Session, order: Order, method: PaymentMethod, provider: PaymentProvider
+    session: Session, order: Order, method: PaymentMethod, provider: PaymentProvider, attempt: int
 ) -> PendingPayment:
     payment = Payment(
         id=uuid.uuid4(),
         order_id=order.id,
         buyer_id=order.buyer_id,
-        attempt=next_attempt(session, order.id),
+        attempt=attempt,
         provider=provider.name,
         method=method.value,
         status=PaymentStatus.pending,
@@ -300,7 +300,7 @@ def place_order(
         with acting_as(session, PLATFORM):
             inventory.reserve(session, needs, order_id=order.id)
         cart.remove_items(session, [line.item.id for line in lines])
-        return _open_payment(session, order, request.payment_method, provider)
+        return _open_payment(session, order, request.payment_method, provider, attempt=1)
 
 
 def _charge(provider: PaymentProvider, pending: PendingPayment, token: str) -> tuple[ProviderOutcome, bool]:
@@ -343,10 +343,14 @@ def settle(
     captured: bool,
 ) -> None:
     """Record a payment attempt's outcome (as the platform); a settled attempt is left alone."""
-    order_id = session.scalar(select(Payment.order_id).where(Payment.id == payment_id))
-    if order_id is None:
+    order = session.scalar(
+        select(Order)
+        .where(Order.id == select(Payment.order_id).where(Payment.id == payment_id).scalar_subquery())
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
         raise NotFound(f"payment {payment_id} not found", field="payment_id")
-    order = orders.lock_order(session, order_id)
     payment = session.scalar(
         select(Payment)
         .where(Payment.id == payment_id)
@@ -369,9 +373,11 @@ def settle(
     if order.status != S.PAYMENT_PENDING:  # cancelled while the provider was charging
         _refund_all(session, provider, order)
         return
+    missing = inventory.shortfall(session, order.id, _needs(session, order.id))
     try:
-        with session.begin_nested():
-            inventory.ensure_reserved(session, order.id, _needs(session, order.id))
+        if missing:  # reservations expired while the provider was charging
+            with session.begin_nested():
+                inventory.reserve(session, missing, order_id=order.id)
     except inventory.InsufficientStock:
         _refund_all(session, provider, order)
         inventory.release_reservations(session, order.id)
@@ -424,7 +430,7 @@ def _reopen(
             inventory.ensure_reserved(session, order.id, _needs(session, order.id))
             orders.move_whole_order(session, order, S.PAYMENT_PENDING, actor_user_id=buyer_id)
         order.payment_method = method.value
-        return _open_payment(session, order, method, provider)
+        return _open_payment(session, order, method, provider, next_attempt(session, order.id))
 
 
 def retry_payment(

@@ -202,10 +202,21 @@ _TAKE_FROM_LEVEL = text(
     "UPDATE inventory_levels SET available = available - :quantity, reserved = reserved + :quantity,"
     " updated_at = now() WHERE id = :level AND available >= :quantity RETURNING tenant_id"
 )
+# The common case in one round trip: one warehouse holds every unit asked for.
+_TAKE_FROM_ONE_LEVEL = text(
+    "UPDATE inventory_levels SET available = available - :quantity, reserved = reserved + :quantity,"
+    " updated_at = now() WHERE available >= :quantity AND id = ("
+    "SELECT id FROM inventory_levels WHERE sku_id = :sku AND available >= :quantity"
+    " ORDER BY available DESC, id LIMIT 1) RETURNING id, tenant_id"
+)
 
 
 def _take_units(session: Session, sku_id: uuid.UUID, quantity: int) -> list[ReservedUnits]:
-    """Move `quantity` units to reserved, from the fullest warehouses first."""
+    """Move `quantity` units to reserved: from one warehouse when one has them all, otherwise
+    from the fullest warehouses first."""
+    whole = session.execute(_TAKE_FROM_ONE_LEVEL, {"sku": sku_id, "quantity": quantity}).one_or_none()
+    if whole is not None:
+        return [ReservedUnits(whole.id, whole.tenant_id, quantity)]
     taken: list[ReservedUnits] = []
     remaining = quantity
     while remaining:
@@ -259,14 +270,19 @@ def reserved_units(session: Session, order_id: uuid.UUID) -> dict[uuid.UUID, int
     return {sku_id: int(quantity) for sku_id, quantity in rows}
 
 
-def ensure_reserved(session: Session, order_id: uuid.UUID, needs: Mapping[uuid.UUID, int]) -> None:
-    """Top up an order's active reservations to `needs` (after some expired or were released)."""
+def shortfall(session: Session, order_id: uuid.UUID, needs: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+    """Units of each SKU an order needs beyond what its active reservations hold."""
     held = reserved_units(session, order_id)
-    shortfall = {
+    return {
         sku: quantity - held.get(sku, 0) for sku, quantity in needs.items() if quantity > held.get(sku, 0)
     }
-    if shortfall:
-        reserve(session, shortfall, order_id=order_id)
+
+
+def ensure_reserved(session: Session, order_id: uuid.UUID, needs: Mapping[uuid.UUID, int]) -> None:
+    """Top up an order's active reservations to `needs` (after some expired or were released)."""
+    missing = shortfall(session, order_id, needs)
+    if missing:
+        reserve(session, missing, order_id=order_id)
 
 
 # Both statements settle reservations and the level counters in one statement, so a reservation

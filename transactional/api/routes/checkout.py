@@ -35,10 +35,12 @@ class CheckoutIn(BaseModel):
     status_code=status.HTTP_201_CREATED,
     response_model=OrderOut,
     summary="Place and pay for an order from the cart",
-    description="Requires an Idempotency-Key: repeating it returns the same order (200, "
-    "Idempotent-Replayed). 409 when stock ran out or prices changed since the items were added (the new prices are in "
-    "price_changes). A declined payment still creates the order, as PAYMENT_FAILED with the reason; "
-    "pay again with POST /v1/orders/{id}/payments.",
+    description=(
+        "Requires an Idempotency-Key: repeating it returns the same order (200, Idempotent-Replayed). "
+        "409 when stock ran out or prices changed since the items were added (the new prices are in "
+        "price_changes). A declined payment still creates the order, as PAYMENT_FAILED with the reason; "
+        "pay again with POST /v1/orders/{id}/payments."
+    ),
     responses={
         200: {"description": "replay of an earlier checkout with this key"},
         409: {"description": "out of stock, or prices changed"},
