@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from transactional.api import openapi
+from transactional.api.deps import log_identity
 from transactional.api.routes import ROUTERS
 from transactional.config import get_settings
 from transactional.errors import ProblemError
@@ -62,15 +63,22 @@ def create_app() -> FastAPI:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(correlation_id=request.state.correlation_id)
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug: answer with a problem the caller can quote, and log it with its trace
+            log.exception("unhandled error", method=request.method, path=request.url.path)
+            response = problem(request, 500, "Internal server error", "an unexpected error occurred; quote the "
+                               "correlation_id when reporting it")
         elapsed = time.perf_counter() - started
         route = getattr(request.scope.get("route"), "path", "unmatched")
         REQUESTS.labels(request.method, route, response.status_code).inc()
         LATENCY.labels(request.method, route).observe(elapsed)
         response.headers["X-Correlation-ID"] = request.state.correlation_id
-        if response.status_code >= 500 or route != "/v1/events":
-            log.info("request", method=request.method, route=route, status=response.status_code,
-                     ms=round(elapsed * 1000, 2))
+        principal = getattr(request.state, "principal", None)
+        if principal is not None:  # bound in a dependency's task, which this one does not see
+            structlog.contextvars.bind_contextvars(**log_identity(principal))
+        log.info("request", method=request.method, route=route, status=response.status_code,
+                 ms=round(elapsed * 1000, 2))
         return response
 
     @app.exception_handler(ProblemError)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -22,14 +22,22 @@ bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/lo
 SELLER_ROLES = (Role.seller_admin, Role.seller_staff)
 
 
-def get_principal(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal | None:
+async def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal | None:
+    """The caller, bound into the log context. Async on purpose: it runs in the request's own task,
+    so the binding reaches later dependencies and the endpoint (sync ones run in threads on a copy
+    of this context); `request.state` carries it to the access log written by the middleware."""
     if credentials is None:
         return None
     principal = decode_access_token(credentials.credentials)
-    structlog.contextvars.bind_contextvars(
-        user_id=str(principal.user_id), tenant_id=str(principal.tenant_id) if principal.tenant_id else None
-    )
+    request.state.principal = principal
+    structlog.contextvars.bind_contextvars(**log_identity(principal))
     return principal
+
+
+def log_identity(principal: Principal) -> dict[str, str | None]:
+    return {"user_id": str(principal.user_id), "tenant_id": str(principal.tenant_id) if principal.tenant_id else None}
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
