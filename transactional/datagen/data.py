@@ -45,6 +45,7 @@ class MarketplaceData:
     order_items: pl.DataFrame
     payments: pl.DataFrame
     reviews: pl.DataFrame
+    currency: str = "USD"
 
     @property
     def namespace(self) -> uuid.UUID:
@@ -59,18 +60,21 @@ class MarketplaceData:
     def to_bytes(self) -> bytes:
         """Every table as an uncompressed Arrow IPC stream, in a fixed order."""
         buffer = io.BytesIO()
-        buffer.write(json.dumps({"scale": self.scale, "seed": self.seed}).encode())
+        buffer.write(json.dumps(self._manifest()).encode())
         for name, table in self.tables().items():
             buffer.write(name.encode())
             table.write_ipc_stream(buffer, compression="uncompressed")
         return buffer.getvalue()
+
+    def _manifest(self) -> dict:
+        return {"scale": self.scale, "seed": self.seed, "currency": self.currency}
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "manifest.json").write_text(json.dumps({"scale": self.scale, "seed": self.seed}))
+        (directory / "manifest.json").write_text(json.dumps(self._manifest()))
         for name, table in self.tables().items():
             table.write_ipc(directory / f"{name}.arrow", compression="uncompressed")
 
@@ -78,5 +82,5 @@ class MarketplaceData:
     def load(cls, directory: Path) -> MarketplaceData:
         manifest = json.loads((directory / "manifest.json").read_text())
         tables = {f.name: pl.read_ipc(directory / f"{f.name}.arrow")
-                  for f in fields(cls) if f.name not in ("scale", "seed")}
-        return cls(scale=manifest["scale"], seed=manifest["seed"], **tables)
+                  for f in fields(cls) if f.name not in manifest}
+        return cls(**manifest, **tables)

@@ -186,6 +186,8 @@ def _products(rng, size: Scale, model: BehaviourModel, tenants: pl.DataFrame):
         "title": titles,
         "description": descriptions,
         "brand": brands,
+        "attributes": np.array(['{"price_tier": "budget"}', '{"price_tier": "standard"}',
+                                '{"price_tier": "premium"}'])[np.minimum(band * 3 // model.price_bands, 2)],
         "price_cents": price_cents.astype(np.int64),
         "quality": quality,
         "popularity": popularity,

@@ -140,7 +140,8 @@ class Loader:
     def products(self) -> None:
         products = self.data.products.with_row_index("product_idx")
         skus = self.data.skus.join(products.select(pl.col("product_idx").cast(pl.Int32), "external_ref", "title",
-                                                   "description", "category_slug", "brand"), on="product_idx")
+                                                   "description", "category_slug", "brand", "attributes"),
+                                   on="product_idx", suffix="_of_product")
         task = self._task("products", products.height)
         for (tenant_idx,), rows in skus.group_by("tenant_idx", maintain_order=True):
             refs = rows["external_ref"].unique(maintain_order=True).to_list()
@@ -148,8 +149,9 @@ class Loader:
                 part = rows.filter(pl.col("external_ref").is_in(batch))
                 product_rows = [catalog.ProductRow(
                     product_ref=r["external_ref"], sku_code=r["sku_code"], title=r["title"],
-                    description=r["description"], category=self.category_path[r["category_slug"]], brand=r["brand"],
-                    status="active", price=cents(r["price_cents"]), currency="USD",
+                    description=r["description"], category=self.category_path.get(r["category_slug"]),
+                    brand=r["brand"], attributes=r["attributes_of_product"], status="active",
+                    price=cents(r["price_cents"]), currency=self.data.currency,
                     sku_attributes=r["attributes"], weight_grams=r["weight_grams"],
                 ) for r in part.iter_rows(named=True)]
                 with session_scope(self._as_seller(tenant_idx)) as session:
@@ -252,7 +254,7 @@ class Loader:
             id=self.order_ids[idx], buyer_id=self.buyer_ids[row["buyer_idx"]], placed_at=row["placed_at"],
             sub_orders=sub_orders, timeline=_timeline(row, payments), payments=payments,
             shipping_address={"city": self.buyer_city[row["buyer_idx"]], "country": "US"},
-            shipping_method=row["shipping_method"], payment_method=row["payment_method"],
+            shipping_method=row["shipping_method"], payment_method=row["payment_method"], currency=self.data.currency,
         )
 
     def reviews(self) -> None:
@@ -326,13 +328,13 @@ _INITIAL_STOCK = text(
 
 
 def _timeline(row: dict, payments: list[history.HistoricalPayment]) -> list[tuple[OrderStatus, datetime]]:
-    if row["paid_at"] is None:
-        failed_at = max(payment.created_at for payment in payments) if payments else row["placed_at"]
-        return [(OrderStatus.PAYMENT_FAILED, failed_at)] if row["status"] == "PAYMENT_FAILED" else []
+    """The statuses an order went through after PAYMENT_PENDING, from its *_at columns, in time order."""
     steps = [(OrderStatus(status), row[column]) for status, column in (
         ("PAID", "paid_at"), ("PACKED", "packed_at"), ("SHIPPED", "shipped_at"), ("DELIVERED", "delivered_at"),
         ("CANCELLED", "cancelled_at"), ("RETURN_REQUESTED", "return_requested_at"), ("REFUNDED", "refunded_at"),
     ) if row[column] is not None]
+    if row["status"] == OrderStatus.PAYMENT_FAILED.value:
+        steps.append((OrderStatus.PAYMENT_FAILED, max((p.created_at for p in payments), default=row["placed_at"])))
     return sorted(steps, key=lambda step: step[1])
 
 

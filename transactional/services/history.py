@@ -155,8 +155,10 @@ class _OrderRows:
 
     def add(self, order: HistoricalOrder) -> None:
         status, updated = order.status, order.updated_at
-        totals = [(sub.items_total, sub.tax_total, sub.shipping_total) for sub in order.sub_orders]
-        items_total, tax_total, shipping_total = (sum(column, Decimal("0")) for column in zip(*totals, strict=True))
+        zero = Decimal("0")
+        items_total = sum((sub.items_total for sub in order.sub_orders), zero)
+        tax_total = sum((sub.tax_total for sub in order.sub_orders), zero)
+        shipping_total = sum((sub.shipping_total for sub in order.sub_orders), zero)
         self.orders.append({
             "id": order.id, "buyer_id": order.buyer_id, "idempotency_key": f"history:{order.id}", "status": status,
             "currency": order.currency, "items_total": items_total, "tax_total": tax_total,
