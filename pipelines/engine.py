@@ -79,7 +79,9 @@ def local_jvm_spark(cores: int = 2) -> SparkSession:
     transforms portable and to measure them side by side in benchmarks."""
     warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0.*", category=FutureWarning)
     builder = SparkSession.builder.master(f"local[{cores}]").appName("marketlake-jvm")
-    builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+    for key, value in {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                       "spark.sql.shuffle.partitions": str(cores), "spark.default.parallelism": str(cores)}.items():
+        builder = builder.config(key, value)
     for key, value in SESSION_CONFIG.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
