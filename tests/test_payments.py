@@ -290,3 +290,17 @@ def test_a_capture_for_an_order_cancelled_meanwhile_is_refunded(client):
     order = client.get(f"/v1/orders/{pending.order_id}", headers=headers).json()
     assert order["status"] == "CANCELLED" and order["payments"][0]["status"] == "refunded"
     assert stock_of(sku.sku_id) == (5, 0)
+
+
+def test_malformed_signed_webhooks_are_422_naming_the_field(client):
+    for data in ([], {"merchant_reference": "not-a-uuid", "reference": "r"}, {"reference": "r"}):
+        body, signed = _signed("payment.captured", data)
+        response = client.post(WEBHOOK, content=body, headers=signed)
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "data"
+    not_json = b"not json"
+    signature = hmac.new(get_settings().payment_webhook_secret.encode(), not_json, hashlib.sha256).hexdigest()
+    response = client.post(
+        WEBHOOK, content=not_json, headers={"X-Simulated-Signature": f"sha256={signature}"}
+    )
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body"
+    assert owner_rows("SELECT count(*) FROM payment_webhook_events")[0][0] == 0

@@ -443,18 +443,17 @@ def retry_payment(
 
 def apply_webhook(session: Session, provider: PaymentProvider, event: dict[str, Any]) -> str:
     """Act on a verified provider event (platform scope); returns what was done."""
-    data = event.get("data") or {}
+    data = event.get("data")
     if event["type"] in ("payment.captured", "payment.failed"):
         try:
             payment_id = uuid.UUID(str(data["merchant_reference"]))
             reference = str(data["reference"])
-        except (KeyError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise Unprocessable(
                 "a payment event needs data.merchant_reference and data.reference", field="data"
             ) from exc
         captured = event["type"] == "payment.captured"
-        settle(
-            session, provider, payment_id, ProviderOutcome(captured, reference, data.get("reason")), captured
-        )
+        reason = data.get("reason")
+        settle(session, provider, payment_id, ProviderOutcome(captured, reference, reason), captured)
         return "settled"
     return "ignored"
