@@ -157,3 +157,20 @@ def test_import_records_the_actor_in_the_audit_log(db):
         ("product", actor, "tenant"),
         ("sku", actor, "tenant"),
     ]
+
+
+def test_importing_a_deleted_products_reference_restores_it_as_a_new_version(db):
+    from transactional.services.catalog import delete_product
+
+    tenant_id = _tenant("acme")
+    _import(tenant_id, [_row("kettle", "K-1")])
+    with session_scope(AccessContext("tenant", tenant_id=tenant_id)) as session:
+        product_id = session.scalars(select(Product.id)).one()
+        delete_product(session, tenant_id=tenant_id, actor_user_id=None, product_id=product_id)
+    restored = _import(tenant_id, [_row("kettle", "K-1")])
+    assert (restored.products_updated, restored.skus_unchanged) == (1, 1)
+    with session_scope(AccessContext("tenant", tenant_id=tenant_id)) as session:
+        product = session.get(Product, product_id)
+        assert (product.deleted_at, product.version) == (None, 3)
+        reasons = session.scalars(select(ProductVersion.change_reason).order_by(ProductVersion.version)).all()
+    assert reasons == ["import", "deleted", "import"]
