@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from transactional.config import get_settings
 from transactional.embedded_pg import EmbeddedPostgres, database_url
@@ -63,6 +64,41 @@ def api_server(app: str = "transactional.api.app:create_app", workers: int = 1) 
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """A fresh, migrated database `name` on the configured server, dropped afterwards. This
+    process and the API servers it starts use it (DATABASE_URL), never the application's data."""
+    from transactional.db import app_engine, owner_engine
+    from transactional.migrate import upgrade
+
+    server = database_url(get_settings()).rsplit("/", 1)[0]
+
+    def recreate(create: bool) -> None:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if create:
+                connection.execute(f'CREATE DATABASE "{name}"')
+
+    recreate(create=True)
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = f"{server}/{name}"
+    for cached in (get_settings, app_engine, owner_engine):
+        cached.cache_clear()
+    try:
+        upgrade()
+        yield os.environ["DATABASE_URL"]
+    finally:
+        app_engine().dispose()
+        owner_engine().dispose()
+        recreate(create=False)
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+        for cached in (get_settings, app_engine, owner_engine):
+            cached.cache_clear()
 
 
 def pgbench_tps(clients: int, seconds: int = 10, scale: int = 4) -> float:

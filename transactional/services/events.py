@@ -19,10 +19,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError,
+    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 )
 from pydantic_core import PydanticCustomError, to_json
 from sqlalchemy import text
@@ -63,7 +63,7 @@ class _Event(BaseModel):
     session_id: Identifier
     occurred_at: Annotated[AwareDatetime, AfterValidator(_not_in_future)]
     tenant_id: uuid.UUID | None = Field(None, description="the store, for events not about a known product")
-    context: dict[str, JsonValue] = Field(default_factory=dict, description="page, device, referrer, ...")
+    context: dict[str, Any] = Field(default_factory=dict, description="page, device, referrer, ... (any JSON)")
 
 
 class _ProductEvent(_Event):
@@ -183,7 +183,7 @@ def attribute_to_caller(events: Sequence[ShopperEventIn], caller: Principal | No
         raise Unprocessable(f"{len(problems)} event(s) cannot be attributed", errors=problems)
 
 
-_INSERT = text(
+INSERT_EVENTS = text(
     """
     INSERT INTO shopper_events (event_id, event_type, user_id, anonymous_id, session_id, occurred_at,
                                 tenant_id, product_id, sku_id, query, position, quantity, context)
@@ -210,5 +210,5 @@ def ingest_events(session: Session, events: Sequence[ShopperEventIn]) -> IngestR
     if not events:
         return IngestResult(accepted=0, duplicates=0)
     document = EVENTS.dump_json(list(events), exclude_none=True).decode()
-    accepted = session.execute(_INSERT, {"events": document}).rowcount
+    accepted = session.execute(INSERT_EVENTS, {"events": document}).rowcount
     return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
