@@ -125,8 +125,15 @@ def _tenants(rng: np.random.Generator, size: Scale, model: BehaviourModel, seed:
         "plan": plan,
         "tax_rate": tax,
         "share": share,
-        "admin_email": [f"admin@store{i + 1}.{tag}.example.com" for i in range(size.tenants)],
+        "admin_email": seller_admin_emails(size.name, seed),
     })
+
+
+def seller_admin_emails(scale: str | int, seed: int) -> list[str]:
+    """The sign-in of each generated store's admin (largest store first); the password is the
+    loader's DEMO_PASSWORD."""
+    size = resolve_scale(scale)
+    return [f"admin@store{i + 1}.{size.name}-{seed}.example.com" for i in range(size.tenants)]
 
 
 def _warehouses(rng: np.random.Generator, tenants: pl.DataFrame) -> pl.DataFrame:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from transactional.datagen.data import MarketplaceData
 from transactional.datagen.progress import Progress
-from transactional.db import PLATFORM, AccessContext, session_scope
+from transactional.db import PLATFORM, AccessContext, acting_as, session_scope
 from transactional.models import OrderStatus, PaymentStatus, Plan, Product, Role, Sku, Tenant, User, Warehouse
 from transactional.services import auth, catalog, events, history, inventory, tenancy
 from transactional.services.kyc import get_kyc_provider
@@ -31,6 +31,7 @@ from transactional.services.security import hash_password
 
 # Every generated account (seller admins and buyers) signs in with this password.
 DEMO_PASSWORD = "marketlake-demo"
+TENANTS_PER_TRANSACTION = 100
 PRODUCTS_PER_IMPORT = 2_000
 BUYERS_PER_TRANSACTION = 2_000
 ORDERS_PER_TRANSACTION = 2_000
@@ -94,18 +95,19 @@ class Loader:
                 Tenant.external_ref.in_(self.data.tenants["external_ref"].to_list()))).all())
             admins = dict(session.execute(select(User.tenant_id, User.id).where(
                 User.tenant_id.in_(list(known.values())), User.role == Role.seller_admin)).all())
-        for index, row in enumerate(self.data.tenants.iter_rows(named=True)):
-            if row["external_ref"] in known:
-                tenant_id = known[row["external_ref"]]
-                self.tenant_ids.append(tenant_id)
-                self.admin_ids.append(admins[tenant_id])
-            else:
-                with session_scope(PLATFORM) as session:
-                    tenant, admin = self._register_tenant(session, index, row)
-                self.tenant_ids.append(tenant.id)
-                self.admin_ids.append(admin.id)
-                self.written["tenants"] += 1
-            self._advance(task, 1)
+        rows = list(enumerate(self.data.tenants.iter_rows(named=True)))
+        for batch in chunks(rows, TENANTS_PER_TRANSACTION):
+            with session_scope(PLATFORM) as session:
+                for index, row in batch:
+                    if row["external_ref"] in known:
+                        tenant_id, admin_id = known[row["external_ref"]], admins[known[row["external_ref"]]]
+                    else:
+                        tenant, admin = self._register_tenant(session, index, row)
+                        tenant_id, admin_id = tenant.id, admin.id
+                        self.written["tenants"] += 1
+                    self.tenant_ids.append(tenant_id)
+                    self.admin_ids.append(admin_id)
+            self._advance(task, len(batch))
 
     def _register_tenant(self, session: Session, index: int, row: dict):
         tenant, admin = tenancy.register_tenant(
@@ -124,18 +126,34 @@ class Loader:
     def _as_seller(self, tenant_idx: int) -> AccessContext:
         return AccessContext("tenant", tenant_id=self.tenant_ids[tenant_idx], user_id=self.admin_ids[tenant_idx])
 
+    def _per_tenant(self, table: pl.DataFrame, rows_per_transaction: int) -> Iterator[tuple[Session, int, pl.DataFrame]]:
+        """(session, tenant index, that tenant's rows) with several small tenants sharing one
+        transaction (a commit costs more than a small tenant's writes) and each tenant's writes
+        made in that tenant's own row-level-security scope."""
+        groups = list(table.group_by("tenant_idx", maintain_order=True))
+        batch: list[tuple[int, pl.DataFrame]] = []
+        size = 0
+        for position, ((tenant_idx,), rows) in enumerate(groups):
+            batch.append((tenant_idx, rows))
+            size += rows.height
+            if size >= rows_per_transaction or position == len(groups) - 1:
+                with session_scope(PLATFORM) as session:
+                    for idx, part in batch:
+                        with acting_as(session, self._as_seller(idx)):
+                            yield session, idx, part
+                batch, size = [], 0
+
     def warehouses(self) -> None:
-        self.warehouse_ids: list[uuid.UUID] = []
-        for tenant_idx, rows in self.data.warehouses.with_row_index("row").group_by("tenant_idx", maintain_order=True):
-            with session_scope(self._as_seller(tenant_idx[0])) as session:
-                existing = {w.code: w.id for w in inventory.list_warehouses(session)}
-                for row in rows.iter_rows(named=True):
-                    if row["code"] not in existing:
-                        existing[row["code"]] = inventory.create_warehouse(
-                            session, tenant_id=self.tenant_ids[tenant_idx[0]], code=row["code"], name=row["name"],
-                            address={"city": row["city"]}).id
-                        self.written["warehouses"] += 1
-                    self.warehouse_ids.append(existing[row["code"]])
+        self.warehouse_ids: list[uuid.UUID | None] = [None] * self.data.warehouses.height
+        for session, tenant_idx, rows in self._per_tenant(self.data.warehouses.with_row_index("row"), 500):
+            existing = {w.code: w.id for w in inventory.list_warehouses(session)}
+            for row in rows.iter_rows(named=True):
+                if row["code"] not in existing:
+                    existing[row["code"]] = inventory.create_warehouse(
+                        session, tenant_id=self.tenant_ids[tenant_idx], code=row["code"], name=row["name"],
+                        address={"city": row["city"]}).id
+                    self.written["warehouses"] += 1
+                self.warehouse_ids[row["row"]] = existing[row["code"]]
 
     def products(self) -> None:
         products = self.data.products.with_row_index("product_idx")
@@ -143,10 +161,8 @@ class Loader:
                                                    "description", "category_slug", "brand", "attributes"),
                                    on="product_idx", suffix="_of_product")
         task = self._task("products", products.height)
-        for (tenant_idx,), rows in skus.group_by("tenant_idx", maintain_order=True):
-            refs = rows["external_ref"].unique(maintain_order=True).to_list()
-            for batch in chunks(refs, PRODUCTS_PER_IMPORT):
-                part = rows.filter(pl.col("external_ref").is_in(batch))
+        for tenant_rows in self._tenant_slices(skus, PRODUCTS_PER_IMPORT):
+            for session, tenant_idx, part in self._per_tenant(tenant_rows, PRODUCTS_PER_IMPORT):
                 product_rows = [catalog.ProductRow(
                     product_ref=r["external_ref"], sku_code=r["sku_code"], title=r["title"],
                     description=r["description"], category=self.category_path.get(r["category_slug"]),
@@ -154,13 +170,21 @@ class Loader:
                     price=cents(r["price_cents"]), currency=self.data.currency,
                     sku_attributes=r["attributes"], weight_grams=r["weight_grams"],
                 ) for r in part.iter_rows(named=True)]
-                with session_scope(self._as_seller(tenant_idx)) as session:
-                    result = catalog.import_products(session, tenant_id=self.tenant_ids[tenant_idx],
-                                                     actor_user_id=self.admin_ids[tenant_idx], rows=product_rows)
+                result = catalog.import_products(session, tenant_id=self.tenant_ids[tenant_idx],
+                                                 actor_user_id=self.admin_ids[tenant_idx], rows=product_rows)
                 self.written["products"] += result.products_created
                 self.written["skus"] += result.skus_created
-                self._advance(task, len(batch))
+                self._advance(task, result.products_created + result.products_updated + result.products_unchanged)
         self._map_catalog_ids()
+
+    @staticmethod
+    def _tenant_slices(skus: pl.DataFrame, products_per_slice: int) -> Iterator[pl.DataFrame]:
+        """SKU rows split so no slice holds more than `products_per_slice` products of one tenant
+        (a large tenant's catalog is imported in several transactions)."""
+        numbered = skus.with_columns(
+            slice=(pl.col("external_ref").rank("dense").over("tenant_idx") - 1) // products_per_slice)
+        for (_,), part in numbered.group_by("slice", maintain_order=True):
+            yield part.drop("slice")
 
     def _map_catalog_ids(self) -> None:
         with session_scope(PLATFORM) as session:
@@ -183,17 +207,15 @@ class Loader:
         levels = self.data.inventory.join(self.data.skus.with_row_index("sku_idx").select(
             pl.col("sku_idx").cast(pl.Int32), "tenant_idx"), on="sku_idx")
         task = self._task("stock", levels.height)
-        for (tenant_idx,), rows in levels.group_by("tenant_idx", maintain_order=True):
-            for batch in chunks(list(rows.select("sku_idx", "warehouse_idx", "available").iter_rows()), 20_000):
-                with session_scope(self._as_seller(tenant_idx)) as session:
-                    created = session.execute(_INITIAL_STOCK, {
-                        "tenant": self.tenant_ids[tenant_idx], "actor": self.admin_ids[tenant_idx],
-                        "skus": [self.sku_ids[sku] for sku, _, _ in batch],
-                        "warehouses": [self.warehouse_ids[wh] for _, wh, _ in batch],
-                        "available": [available for _, _, available in batch],
-                    }).rowcount
-                self.written["inventory_levels"] += created
-                self._advance(task, len(batch))
+        for session, tenant_idx, rows in self._per_tenant(levels, 20_000):
+            batch = list(rows.select("sku_idx", "warehouse_idx", "available").iter_rows())
+            self.written["inventory_levels"] += session.execute(_INITIAL_STOCK, {
+                "tenant": self.tenant_ids[tenant_idx], "actor": self.admin_ids[tenant_idx],
+                "skus": [self.sku_ids[sku] for sku, _, _ in batch],
+                "warehouses": [self.warehouse_ids[wh] for _, wh, _ in batch],
+                "available": [available for _, _, available in batch],
+            }).rowcount
+            self._advance(task, len(batch))
 
     # --- buyers and history -------------------------------------------------------------------
     def buyers(self) -> None:

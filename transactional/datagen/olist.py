@@ -132,9 +132,10 @@ def _referenced(column: str) -> str:
     return {"product_id": "products", "seller_id": "sellers", "customer_id": "customers", "order_id": "orders"}[column]
 
 
-def read_olist(directory: Path) -> MarketplaceData:
+def read_olist(directory: Path, max_sellers: int | None = None) -> MarketplaceData:
     """Validate the Olist files in `directory` and build the marketplace tables (ImportRejected
-    lists every problem; nothing is returned then)."""
+    lists every problem; nothing is returned then). `max_sellers` keeps only the first sellers
+    (by id) and their products, for quick trials; it applies to the catalog-only (partial) set."""
     problems = Problems()
     files = find_files(directory)
     for key in REQUIRED:
@@ -146,13 +147,15 @@ def read_olist(directory: Path) -> MarketplaceData:
             if key not in files:
                 problems.add(directory / f"{FILES[key][0]}.csv", None, None,
                              f"the order files come together; found {', '.join(present)} but not this one")
+    if max_sellers is not None and present:
+        raise ValueError("max_sellers applies to the catalog-only set (without the order files)")
     problems.raise_if_any()
-    return _Builder(_Reader(files, problems), with_orders=bool(present)).build()
+    return _Builder(_Reader(files, problems), with_orders=bool(present), max_sellers=max_sellers).build()
 
 
 class _Builder:
-    def __init__(self, reader: _Reader, with_orders: bool) -> None:
-        self.reader, self.with_orders = reader, with_orders
+    def __init__(self, reader: _Reader, with_orders: bool, max_sellers: int | None = None) -> None:
+        self.reader, self.with_orders, self.max_sellers = reader, with_orders, max_sellers
 
     def build(self) -> MarketplaceData:
         r = self.reader
@@ -160,6 +163,8 @@ class _Builder:
                        for _, row in r.rows("translation", ("product_category_name",))}
         sellers = sorted(r.rows("sellers", ("seller_id",)), key=lambda item: item[1]["seller_id"])
         products = r.rows("products", ("product_id",))
+        self.all_seller_ids = [row["seller_id"] for _, row in sellers]
+        sellers = sellers[:self.max_sellers]
         self.seller_idx = {row["seller_id"]: i for i, (_, row) in enumerate(sellers)}
         self.product_idx = {row["product_id"]: i for i, (_, row) in enumerate(products)}
         if not sellers:
@@ -209,7 +214,7 @@ class _Builder:
 
     def _products(self, products, translation, history) -> pl.DataFrame:
         r = self.reader
-        seller_ids = sorted(self.seller_idx)
+        seller_ids = self.all_seller_ids
         rows = []
         for line, row in products:
             pid = row["product_id"]
@@ -232,6 +237,8 @@ class _Builder:
             else:
                 derived.append("seller")
                 seller = seller_ids[int(hashlib.sha256(pid.encode()).hexdigest(), 16) % len(seller_ids)]
+            if seller not in self.seller_idx:
+                continue  # left out by max_sellers
             attributes = {"olist_product_id": pid, "olist_category": category, "photos": photos,
                           **{f"{name}_cm": value for name, value in dims.items()}, "derived": ",".join(derived)}
             attributes = {key: value for key, value in attributes.items() if value not in (None, "")}
@@ -408,9 +415,9 @@ class _History:
         return {name: pl.DataFrame(self.out.get(name, []), schema=schema) for name, schema in self.SCHEMAS.items()}
 
 
-def import_olist(directory: Path, progress: Progress | None = None) -> LoadSummary:
+def import_olist(directory: Path, progress: Progress | None = None, max_sellers: int | None = None) -> LoadSummary:
     """Validate the Olist files in `directory`, then load them through the services (idempotent)."""
-    return load_marketplace(read_olist(directory), progress)
+    return load_marketplace(read_olist(directory, max_sellers), progress)
 
 
 __all__ = ["ImportRejected", "find_files", "import_olist", "read_olist"]
