@@ -1,0 +1,5 @@
+"""One router per resource; the serving app includes them in this order."""
+
+from serving.routes import health, search
+
+ROUTERS = [health.router, search.router]

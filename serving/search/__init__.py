@@ -1,0 +1,1 @@
+"""Product search: lexical (tantivy BM25) and semantic (MiniLM + FAISS) retrieval, fused and re-ranked."""
