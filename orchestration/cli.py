@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from models.cli import evaluate, mlflow_ui
 from pipelines.cli import gdpr_app, lakehouse_app
+from serving.cli import build_search_index, evaluate_search, export_search_set, serve
 from transactional.config import get_settings
 
 app = typer.Typer(help="Marketlake: a data and ML platform for multi-tenant marketplaces.", no_args_is_help=True)
@@ -14,6 +16,12 @@ db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABAS
 app.add_typer(db_app, name="db")
 app.add_typer(lakehouse_app, name="lakehouse")
 app.add_typer(gdpr_app, name="gdpr")
+app.command("serve")(serve)
+app.command("build-search-index")(build_search_index)
+app.command("evaluate-search")(evaluate_search)
+app.command("export-search-set")(export_search_set)
+app.command("evaluate")(evaluate)
+app.command("mlflow")(mlflow_ui)
 inventory_app = typer.Typer(help="Stock and its reservations.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 console = Console(stderr=True)
