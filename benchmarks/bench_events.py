@@ -29,6 +29,7 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -113,6 +114,53 @@ def _run_clients(target, args_per_client: list[tuple]) -> list[dict]:
     return outcomes
 
 
+# CPU spent by the server side (API processes and PostgreSQL), which other work on the machine
+# does not inflate the way it inflates wall time ----------------------------------------------
+
+def _process_tree(root: int) -> list[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _read(str(stat)).rsplit(b")", 1)[-1].split()
+        if fields:
+            parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        tree.append(pid)
+        frontier += [child for child, parent in parents.items() if parent == pid]
+    return tree
+
+
+def _cpu_seconds(root: int) -> float:
+    """User + system CPU of `root` and its live descendants."""
+    ticks = 0
+    for pid in _process_tree(root):
+        fields = _read(f"/proc/{pid}/stat").rsplit(b")", 1)[-1].split()
+        if fields:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _server_roots(base_url: str) -> dict[str, int]:
+    """The uvicorn process serving `base_url`, and the embedded PostgreSQL's postmaster if local."""
+    from transactional.config import get_settings
+
+    marker = f"--port\0{base_url.rsplit(':', 1)[1]}\0".encode()
+    roots = {"api": next(int(path.parent.name) for path in Path("/proc").glob("[0-9]*/cmdline")
+                         if marker in _read(str(path)))}
+    postmaster_pid = get_settings().home_dir / "pgdata" / "postmaster.pid"
+    if postmaster_pid.exists():
+        roots["postgres"] = int(postmaster_pid.read_text().split()[0])
+    return roots
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:  # the process exited while we looked
+        return b""
+
+
 # Phases -----------------------------------------------------------------------------------------
 
 def _products() -> list[str]:
@@ -190,8 +238,12 @@ def _raw_rates(product_ids: list[str], batches: int, batch_size: int) -> dict[st
 
 def _api_rates(base_url: str, product_ids: list[str], clients: int, batches: int, batch_size: int,
                healthz_seconds: float) -> dict[str, object]:
+    roots = _server_roots(base_url)
+    cpu_before = {name: _cpu_seconds(pid) for name, pid in roots.items()}
     outcomes = _run_clients(_events_client, [(base_url, batches // clients, batch_size, product_ids, seed)
                                              for seed in range(clients)])
+    # Includes the clients' batch building window, when the server idles.
+    cpu = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in roots.items()}
     accepted = sum(outcome["accepted"] for outcome in outcomes)
     elapsed = max(o["ended"] for o in outcomes) - min(o["began"] for o in outcomes)
     latencies = sorted(latency for outcome in outcomes for latency in outcome["latencies"])
@@ -204,6 +256,8 @@ def _api_rates(base_url: str, product_ids: list[str], clients: int, batches: int
         "batch_latency_ms": {"p50": round(statistics.median(latencies) * 1000, 1),
                              "p95": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1)},
         "healthz_requests_per_s": round(healthz_rate),
+        "server_cpu_ms_per_1000_events": {name: round(seconds * 1e6 / accepted, 1) for name, seconds in cpu.items()},
+        "events_per_server_cpu_second": round(accepted / sum(cpu.values())),
     }
 
 

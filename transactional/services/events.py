@@ -44,7 +44,7 @@ EVENT_TYPES: tuple[str, ...] = EventType.__args__
 def _not_in_future(moment: datetime) -> datetime:
     if moment > datetime.now(UTC) + FUTURE_TOLERANCE:
         raise PydanticCustomError("in_future", "is more than {minutes} minutes in the future",
-                                  {"minutes": FUTURE_TOLERANCE.total_seconds() // 60})
+                                  {"minutes": int(FUTURE_TOLERANCE.total_seconds() // 60)})
     return moment
 
 
