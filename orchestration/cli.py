@@ -9,6 +9,7 @@ from models.cli import evaluate, mlflow_ui
 from pipelines.cli import gdpr_app, lakehouse_app
 from serving.cli import build_search_index, evaluate_search, export_search_set, serve
 from transactional.config import get_settings
+from transactional.datagen.cli import generate, import_app, simulate
 
 app = typer.Typer(help="Marketlake: a data and ML platform for multi-tenant marketplaces.", no_args_is_help=True)
 db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABASE_URL points elsewhere).",
@@ -16,6 +17,9 @@ db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABAS
 app.add_typer(db_app, name="db")
 app.add_typer(lakehouse_app, name="lakehouse")
 app.add_typer(gdpr_app, name="gdpr")
+app.command("generate")(generate)
+app.command("simulate")(simulate)
+app.add_typer(import_app, name="import")
 app.command("serve")(serve)
 app.command("build-search-index")(build_search_index)
 app.command("evaluate-search")(evaluate_search)
@@ -109,6 +113,22 @@ def create_admin(
         console.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(1) from exc
     console.print(f"platform admin {user.email} created ({user.id})")
+
+
+@app.command("demo")
+def demo(
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="keep serving after loading (Ctrl-C stops)"),
+    scale: str = typer.Option("small", help="generated marketplace size: tiny|small|medium|large|N"),
+    seed: int = typer.Option(7, help="generator and simulator seed"),
+    shoppers: int = typer.Option(8, min=1, help="simulated shoppers during the demo"),
+    simulate_seconds: float = typer.Option(20, min=1, help="length of the live-traffic simulation"),
+    port: int = typer.Option(8000, help="port of the transactional API"),
+) -> None:
+    """Start embedded PostgreSQL, migrate, load a demo marketplace, drive live traffic, then serve."""
+    from orchestration.demo import run_demo
+
+    run_demo(serve=serve, scale=scale, seed=seed, shoppers=shoppers, simulate_seconds=simulate_seconds,
+             api_port=port, console=console)
 
 
 @app.command("api")

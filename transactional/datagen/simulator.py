@@ -226,7 +226,7 @@ class Shopper:
     async def think(self, seconds: float) -> None:
         await asyncio.sleep(self.rng.exponential(seconds))
 
-    async def session(self, think_seconds: float) -> None:
+    async def session(self, think_seconds: float, deadline: float) -> None:
         m, api, session_id = self.model, self.api, f"sim-{uuid.uuid4().hex[:12]}"
         leaf = self._preferred_leaf()
         await api.call("GET", "/v1/storefront/products", "/v1/storefront/products",
@@ -238,6 +238,8 @@ class Shopper:
             self._event(session_id, "search", query=query)
         added = 0
         for step in range(min(int(self.rng.geometric(1 / m.mean_session_views)), m.max_session_views)):
+            if time.monotonic() > deadline:
+                break
             if step:
                 leaf = self._next_leaf(leaf)
             card = self._pick(leaf)
@@ -327,7 +329,7 @@ class Shopper:
         if not await self.sign_in():
             return
         while time.monotonic() < deadline:
-            await self.session(think_seconds)
+            await self.session(think_seconds, deadline)
             self.api.recorder.counters["sessions"] += 1
             await self.review_delivered()
             await self.think(think_seconds * 3)
