@@ -76,3 +76,17 @@ def test_generated_buyers_sign_in_with_the_demo_password(client):
     assert response.status_code == 200, response.text
     admin = tiny().tenants["admin_email"][0]
     assert client.post("/v1/auth/login", json={"login": admin, "password": DEMO_PASSWORD}).status_code == 200
+
+
+def test_buyers_see_their_historical_orders_through_the_api(client):
+    data = tiny()
+    load_marketplace(data)
+    buyer_idx = data.orders["buyer_idx"].mode()[0]
+    email = data.buyers["email"][buyer_idx]
+    token = client.post("/v1/auth/login", json={"login": email, "password": DEMO_PASSWORD}).json()["access_token"]
+    response = client.get("/v1/orders", headers={"Authorization": f"Bearer {token}"}, params={"limit": 100})
+    assert response.status_code == 200, response.text
+    mine = data.orders.filter(pl.col("buyer_idx") == buyer_idx)
+    assert sorted(order["id"] for order in response.json()) == sorted(mine["id"].to_list())
+    delivered = [order for order in response.json() if order["status"] == "DELIVERED"]
+    assert all(sub["history"][0]["to_status"] == "PAYMENT_PENDING" for order in delivered for sub in order["sub_orders"])
