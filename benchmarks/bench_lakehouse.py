@@ -117,7 +117,7 @@ def transform_job(spark, bronze_root: Path, out: Path) -> dict:
     events = spark.read.parquet(str(bronze_root / "shopper_events"))
     products = silver.ENTITY["products"]
     silver.transform_current_state(outbox, products).write.mode("overwrite").parquet(str(out / "products"))
-    silver.transform_history(silver._versions(outbox, products), products.keys) \
+    silver.transform_history(silver.transform_versions(outbox, products), products.keys) \
         .write.mode("overwrite").parquet(str(out / "product_history"))
     silver.transform_clean_events(events).write.mode("overwrite").parquet(str(out / "events"))
     rows = outbox.count() + events.count()

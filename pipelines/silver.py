@@ -124,7 +124,7 @@ def _latest_per_key(df: DataFrame, keys: Sequence[str]) -> DataFrame:
     return df.withColumn("_rank", F.row_number().over(newest_first)).where("_rank = 1").drop("_rank")
 
 
-def _versions(changes: DataFrame, entity: Entity) -> DataFrame:
+def transform_versions(changes: DataFrame, entity: Entity) -> DataFrame:
     """Every change of the entity as a typed row with its version columns."""
     parsed = (
         changes.where(F.col("aggregate_type") == entity.aggregate)
@@ -148,7 +148,7 @@ def _versions(changes: DataFrame, entity: Entity) -> DataFrame:
 
 def transform_current_state(changes: DataFrame, entity: Entity) -> DataFrame:
     """The newest version of each key among `changes` (bronze outbox rows)."""
-    return _latest_per_key(_versions(changes, entity), entity.keys)
+    return _latest_per_key(transform_versions(changes, entity), entity.keys)
 
 
 def transform_history(versions: DataFrame, keys: Sequence[str], *, tracked: Sequence[str] | None = None) -> DataFrame:
@@ -233,7 +233,7 @@ def load_history(spark: SparkSession, changes: DataFrame, entity: Entity, table:
     """Recompute the history of the keys that changed and upsert it (new versions inserted,
     closed versions get their valid_to)."""
     uri = silver_uri(table)
-    new_versions = _versions(changes, entity)
+    new_versions = transform_versions(changes, entity)
     if tracked:
         new_versions = new_versions.select(*entity.keys, *tracked, *VERSION_COLUMNS, "_deleted", "_event_id")
     if tables.exists(uri):

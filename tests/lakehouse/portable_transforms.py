@@ -63,7 +63,7 @@ def results(spark: SparkSession) -> dict[str, list[dict]]:
     events = bronze.transform_bronze("shopper_events", data["events"])
     products = silver.ENTITY["products"]
     current = silver.transform_current_state(outbox, products)
-    history = silver.transform_history(silver._versions(outbox, products), products.keys)
+    history = silver.transform_history(silver.transform_versions(outbox, products), products.keys)
     clean = silver.transform_clean_events(events)
     empty_items = spark.createDataFrame([], "buyer_id STRING, tenant_id STRING, product_id STRING, quantity INT,"
                                             " created_at TIMESTAMP")
