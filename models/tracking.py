@@ -76,12 +76,13 @@ def log_evaluation(runs: Sequence[ModelRun], evaluation_table: pd.DataFrame, con
     by_model: dict[str, list[ModelRun]] = {}
     for model_run in runs:
         by_model.setdefault(model_run.model_name, []).append(model_run)
-    with mlflow.start_run(experiment_id=experiment_id(experiment),
+    experiment_key = experiment_id(experiment)
+    with mlflow.start_run(experiment_id=experiment_key,
                           run_name=f"evaluate {context.get('dataset', '')} {context.get('protocol', '')}".strip(),
                           tags={"marketlake.kind": "evaluation", **context_params}) as parent:
         mlflow.log_params(context_params)
         _log_table(mlflow, evaluation_table)
-        child_ids = {name: _log_model(mlflow, name, model_runs, context_params, k)
+        child_ids = {name: _log_model(mlflow, experiment_key, name, model_runs, context_params, k)
                      for name, model_runs in by_model.items()}
     return LoggedEvaluation(parent.info.run_id, child_ids)
 
@@ -94,9 +95,10 @@ def _log_table(mlflow, evaluation_table: pd.DataFrame) -> None:
     mlflow.log_text(evaluation_table.to_string(index=False, float_format="{:.4f}".format), "evaluation.txt")
 
 
-def _log_model(mlflow, name: str, model_runs: Sequence[ModelRun], context: Mapping[str, str], k: int) -> str:
+def _log_model(mlflow, experiment_key: str, name: str, model_runs: Sequence[ModelRun], context: Mapping[str, str],
+               k: int) -> str:
     final = model_runs[-1]
-    with mlflow.start_run(run_name=name, nested=True,
+    with mlflow.start_run(experiment_id=experiment_key, run_name=name, nested=True,
                           tags={"marketlake.kind": "model", "model": name, "trained_on_split": final.split,
                                 **context}) as child:
         mlflow.log_params({**context, "model": name,
