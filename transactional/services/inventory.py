@@ -304,7 +304,18 @@ SELECT count(*) FROM settled
 """
 
 
+# Level rows are locked first in the order reservations take them (SKU, then level), so settling
+# and reserving concurrently cannot deadlock; finding nothing to lock also skips the update.
+_LOCK_LEVELS = """
+SELECT id FROM inventory_levels WHERE id IN (
+    SELECT inventory_level_id FROM stock_reservations WHERE status = 'active' AND {condition}
+) ORDER BY sku_id, id FOR UPDATE
+"""
+
+
 def _settle(session: Session, *, to_status: str, condition: str, params: dict) -> int:
+    if not session.execute(text(_LOCK_LEVELS.format(condition=condition)), params).first():
+        return 0
     back = "p.quantity" if to_status == "released" else "0"
     statement = text(_SETTLE.format(condition=condition, back_to_available=back))
     return session.execute(statement, {"to_status": to_status, **params}).scalar()
@@ -355,8 +366,8 @@ def restock_order(
             StockReservation.tenant_id == tenant_id,
             StockReservation.status == "committed",
         )
-        .group_by(StockReservation.inventory_level_id)
-        .order_by(StockReservation.inventory_level_id)
+        .group_by(StockReservation.sku_id, StockReservation.inventory_level_id)
+        .order_by(StockReservation.sku_id, StockReservation.inventory_level_id)  # the order reserve locks in
     ).all()
     for level_id, quantity in committed:
         session.execute(

@@ -6,8 +6,9 @@ buyer's combined Order shows the least advanced share that is not cancelled.
     PAID -> PACKED -> SHIPPED -> DELIVERED -> RETURN_REQUESTED -> REFUNDED
     PAID | PACKED   -> CANCELLED (refunded through the provider, units back on sale)
 
-Every change is recorded in order_status_changes. Locks are always taken order first, then its
-sub-orders, then its payment, then stock, so concurrent transitions cannot deadlock."""
+Every change is recorded in order_status_changes. Every change to an order locks its Order row
+first, so changes to one order (a seller's move, the buyer's cancel, a payment settling) run one
+at a time and cannot deadlock with each other."""
 
 from __future__ import annotations
 
