@@ -182,7 +182,8 @@ class FeedReport:
 @contextmanager
 def exclusive_ingest(feed: Feed) -> Iterator[None]:
     """Hold the feed's ingest lock (released by PostgreSQL if this process dies)."""
-    with owner_engine().connect() as connection:
+    # A session-level lock on an autocommit connection: no transaction stays open meanwhile.
+    with owner_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         key = f"marketlake.bronze.{feed}"
         if not connection.execute(text("SELECT pg_try_advisory_lock(hashtext(:key))"), {"key": key}).scalar():
             raise Conflict(f"another ingest of {feed} is running", field="feed")
@@ -190,7 +191,6 @@ def exclusive_ingest(feed: Feed) -> Iterator[None]:
             yield
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": key})
-            connection.commit()
 
 
 def ingest_feed(spark: SparkSession, feed: Feed, *, batch_size: int | None = None,

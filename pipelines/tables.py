@@ -9,7 +9,7 @@ VACUUM statement, and the Delta log is the same whichever engine wrote it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from deltalake import DeltaTable
@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pipelines.settings import lakehouse_settings
 
 LAYERS = ("bronze", "silver", "gold", "quality", "system")
+RECENT_COMMITS = 20
 
 
 def table_uri(layer: str, name: str) -> str:
@@ -80,11 +81,17 @@ def overwrite(df: DataFrame, uri: str, *, partition_by: Sequence[str] = ()) -> N
     writer.save(uri)
 
 
+def _commits_newest_first(table: DeltaTable) -> Iterator[dict]:
+    # The newest commits nearly always hold what is looked for; read the whole log only if not.
+    yield from table.history(limit=RECENT_COMMITS)
+    yield from table.history()[RECENT_COMMITS:]
+
+
 def latest_commit_metadata(uri: str, key: str) -> dict | None:
     """The newest commit metadata (written by `append`) that holds `key`."""
     if not exists(uri):
         return None
-    for commit in delta_table(uri).history():
+    for commit in _commits_newest_first(delta_table(uri)):
         raw = commit.get("userMetadata")
         if not raw:
             continue

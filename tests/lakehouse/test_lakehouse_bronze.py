@@ -19,6 +19,7 @@ from sqlalchemy import text
 from pipelines import bronze
 from tests.lakehouse import sources
 from transactional.db import owner_engine
+from transactional.errors import Conflict
 
 
 def _bronze_ids(root: Path, table: str) -> Counter:
@@ -85,6 +86,13 @@ def test_no_raw_email_phone_or_street_reaches_the_lakehouse_files(lakehouse, spa
     for secret in (email, phone, "Shopper Number", "Secret Street", "Private Person"):
         assert secret not in contents
     assert "Lyon" in contents  # coarse location stays for analytics
+
+
+def test_only_one_ingest_per_feed_runs_at_a_time(lakehouse, spark):
+    sources.raw_outbox(10)
+    with bronze.exclusive_ingest("outbox"), pytest.raises(Conflict):
+        bronze.ingest(spark, ["outbox"])
+    assert [report.rows for report in bronze.ingest(spark, ["outbox"])] == [10]
 
 
 def _ingest_command(root: Path, *args: str) -> list[str]:
