@@ -6,6 +6,7 @@ production; the real MiniLM model embeds (loaded once per test session)."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,8 @@ from sqlalchemy import select, text, update
 from serving.app import create_app
 from serving.config import SearchSettings
 from serving.search.engine import Retrieval, SearchRequest
+from serving.search.evaluation import read_labelled_set
+from serving.search.labelled_export import export_session_set
 from serving.search.service import SearchService
 from serving.search.vectors import shared_embedder
 from transactional.db import PLATFORM, owner_engine, session_scope
@@ -366,3 +369,38 @@ def test_items_carry_what_a_result_list_shows(api, catalog):
     assert item["id"] == catalog.products["Red running shoe"]
     assert item["store_name"] == "Swift Store" and item["currency"] == "USD" and item["in_stock"] is True
     assert item["category"] == "fashion/shoes/running" and item["brand"] == "Swift" and item["price"] == 80.0
+
+
+# -- labelled sets from the live database ---------------------------------------------------------
+
+
+def test_search_sessions_become_graded_judgments_without_future_history(catalog, tmp_path):
+    with session_scope(PLATFORM) as session:
+        user = User(email=f"{uuid.uuid4().hex[:10]}@shop.example.com", password_hash="x", role=Role.buyer)
+        session.add(user)
+        session.flush()
+        user_id = user.id
+    day = timedelta(days=1)
+    start = datetime.now(UTC) - 10 * day
+    timeline = [  # (session, minutes after start, type, product title, query)
+        ("old", 0, "search", None, "shoes"), ("old", 1, "purchase", "Blue running shoe", None),
+        ("new", 60 * 24 * 5, "search", None, "red shoes"), ("new", 60 * 24 * 5 + 1, "click", "Red running shoe", None),
+        ("new", 60 * 24 * 5 + 2, "add_to_cart", "Red running shoe", None),
+        ("new", 60 * 24 * 5 + 3, "search", None, "kettle"), ("new", 60 * 24 * 5 + 4, "purchase", "Electric kettle", None),
+    ]
+    with owner_engine().begin() as connection:
+        for session_id, minutes, event_type, title, query in timeline:
+            connection.execute(text(
+                "INSERT INTO shopper_events (event_id, event_type, user_id, session_id, occurred_at, product_id, query,"
+                " context) VALUES (gen_random_uuid(), :type, :user, :session, :at, :product, :query, '{}')"
+            ), {"type": event_type, "user": user_id, "session": session_id, "query": query,
+                "at": start + timedelta(minutes=minutes), "product": catalog.products.get(title)})
+        summary = export_session_set(connection, tmp_path, max_queries=10, test_share=0.5)
+    labelled = read_labelled_set(tmp_path / "products.jsonl", tmp_path / "queries.csv", tmp_path / "judgments.csv",
+                                 tmp_path / "interactions.csv")
+    assert summary.products == len(PRODUCTS) and summary.queries == 2
+    by_text = {query.text: labelled.judgments[query.id] for query in labelled.queries}
+    assert by_text == {"red shoes": {catalog.products["Red running shoe"]: 2.0},
+                       "kettle": {catalog.products["Electric kettle"]: 3.0}}
+    assert {query.user for query in labelled.queries} == {str(user_id)}
+    assert labelled.interactions == {str(user_id): [(catalog.products["Blue running shoe"], 5.0)]}

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 from serving.search.documents import ProductDocument, attribute_pairs
 from transactional.services.change_feed import Feed, FeedPosition
 
+_BROWSABLE = "t.status = 'active' AND p.status = 'active' AND p.deleted_at IS NULL AND p.min_price IS NOT NULL"
 _DOCUMENTS = """
 SELECT p.id::text AS id, p.tenant_id::text AS tenant_id, p.title, p.description, p.brand, p.attributes,
        p.images, p.min_price, p.rating_avg, p.rating_count, extract(epoch FROM p.created_at) AS created_at,
@@ -37,8 +38,7 @@ LEFT JOIN LATERAL (
     FROM skus AS s JOIN inventory_levels AS l ON l.sku_id = s.id
     WHERE s.product_id = p.id AND s.is_active
 ) AS stock ON true
-WHERE t.status = 'active' AND p.status = 'active' AND p.deleted_at IS NULL AND p.min_price IS NOT NULL
-"""
+WHERE """ + _BROWSABLE
 _SCOPED = (" AND (p.id = ANY(CAST(:product_ids AS uuid[])) OR p.tenant_id = ANY(CAST(:tenant_ids AS uuid[]))"
            " OR p.category_id = ANY(CAST(:category_ids AS uuid[])))")
 
@@ -95,6 +95,11 @@ def _document(row: Any, categories: CategoryNames) -> ProductDocument:
         created_at=float(row.created_at),
         image=(first_image.get("url") if isinstance(first_image, dict) else first_image),
     )
+
+
+def count_browsable(connection: Connection) -> int:
+    return connection.execute(text(
+        "SELECT count(*) FROM products AS p JOIN tenants AS t ON t.id = p.tenant_id WHERE " + _BROWSABLE)).scalar()
 
 
 def browsable_documents(connection: Connection, categories: CategoryNames, batch_size: int = 5000
