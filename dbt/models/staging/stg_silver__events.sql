@@ -1,0 +1,21 @@
+-- Cleaned shopper events (bots and duplicates already removed in silver).
+select
+    event_id,
+    event_type,
+    user_id,
+    anonymous_id,
+    -- signed-in shoppers by id, anonymous ones by device id, never confused
+    coalesce(user_id::text, 'anon:' || anonymous_id) as visitor_key,
+    session_id,
+    occurred_at,
+    event_date,
+    tenant_id,
+    product_id,
+    query,
+    position,
+    quantity,
+    coalesce(context ->> 'device', 'unknown') as device,
+    -- how many results a search showed, when the client reports it
+    case when jsonb_typeof(context -> 'result_count') = 'number'
+         then (context ->> 'result_count')::integer end as result_count
+from {{ source('silver', 'events') }}
