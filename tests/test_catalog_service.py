@@ -174,3 +174,23 @@ def test_importing_a_deleted_products_reference_restores_it_as_a_new_version(db)
         assert (product.deleted_at, product.version) == (None, 3)
         reasons = session.scalars(select(ProductVersion.change_reason).order_by(ProductVersion.version)).all()
     assert reasons == ["import", "deleted", "import"]
+
+
+@pytest.mark.parametrize("table", ["products", "skus"])
+def test_bulk_lookups_probe_the_unique_key_per_value_whatever_the_statistics_say(db, table):
+    """Right after a bulk load the planner may believe the tables are nearly empty; the import's
+    lookups must stay one unique-key probe per value, never a filter over the whole tenant."""
+    from transactional.services.catalog import PRODUCTS, SKUS, _for_each
+
+    tenant_id = _tenant("acme")
+    refs = [f"p{i}" for i in range(2000)]
+    _import(tenant_id, [_row(ref, ref) for ref in refs])
+    rows, key = (PRODUCTS, PRODUCTS.c.external_ref) if table == "products" else (SKUS, SKUS.c.sku_code)
+    lookup = _for_each(refs, lambda value: select(rows).where(rows.c.tenant_id == tenant_id, key == value))
+    with session_scope(AccessContext("tenant", tenant_id=tenant_id)) as session:
+        compiled = lookup.compile(dialect=session.get_bind().dialect)
+        plan = "\n".join(
+            session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars()
+        )
+    assert "Nested Loop" in plan and f"Index Scan using uq_{table}_tenant_id" in plan, plan
+    assert f"Seq Scan on {table}" not in plan, plan

@@ -1,5 +1,10 @@
 """Catalog: platform-owned categories under RLS, longer slug paths, storefront browse indexes.
 
+Products and SKUs lose their tenant_id-only indexes: the (tenant_id, external_ref) and
+(tenant_id, sku_code) unique indexes already lead with tenant_id, and with a second candidate
+the planner, when statistics are stale (right after a bulk load), may probe the tenant_id index
+and filter the whole tenant for every looked-up code. One index less also makes imports cheaper.
+
 Categories are readable by every scope (the public tree, storefront filters) and writable only
 in platform scope, so seller or shopper code cannot change the tree even by mistake. Slugs are
 materialised paths ("home/kitchen/knives"), hence 255 characters. The storefront lists only
@@ -28,7 +33,12 @@ STOREFRONT_INDEXES = {
 }
 
 
+REDUNDANT_TENANT_INDEXES = {"ix_products_tenant_id": "products", "ix_skus_tenant_id": "skus"}
+
+
 def upgrade() -> None:
+    for name, table in REDUNDANT_TENANT_INDEXES.items():
+        op.drop_index(name, table_name=table)
     op.alter_column("categories", "slug", type_=sa.String(255), existing_nullable=False)
     op.execute("ALTER TABLE categories ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE categories FORCE ROW LEVEL SECURITY")
@@ -50,3 +60,5 @@ def downgrade() -> None:
     op.execute("ALTER TABLE categories NO FORCE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE categories DISABLE ROW LEVEL SECURITY")
     op.alter_column("categories", "slug", type_=sa.String(120), existing_nullable=False)
+    for name, table in REDUNDANT_TENANT_INDEXES.items():
+        op.create_index(name, table, ["tenant_id"])
