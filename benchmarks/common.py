@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -16,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
+
+from orchestration.processes import Service, free_port, running
 
 from transactional.config import get_settings
 from transactional.embedded_pg import EmbeddedPostgres, database_url
@@ -33,37 +33,15 @@ def machine() -> dict[str, object]:
             "python": platform.python_version(), "os": platform.platform()}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def api_server(app: str = "transactional.api.app:create_app", workers: int = 1) -> Iterator[str]:
     """Serve `app` (a factory) with uvicorn in a separate process; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        env={**os.environ, "MARKETLAKE_LOG_LEVEL": "WARNING"},
-    )
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("benchmark API server did not start")
-            time.sleep(0.2)
+    command = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    with running([Service(command, f"{base_url}/healthz", env={"MARKETLAKE_LOG_LEVEL": "WARNING"})]):
         yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @contextmanager
