@@ -51,9 +51,10 @@ def _approximate_index(vectors: np.ndarray, kind: IndexKind, random_state: int) 
     dimension = vectors.shape[1]
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 200
+        index.hnsw.efConstruction = 80
     else:
-        lists = int(4 * np.sqrt(len(vectors)))
+        # About 4 sqrt(n) lists, with the 39 training points per centroid k-means asks for.
+        lists = max(1, min(int(4 * np.sqrt(len(vectors))), len(vectors) // 39))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = random_state
         index.train(vectors)
