@@ -74,10 +74,17 @@ def sample_negatives(split: Split, negatives: int, seed: int) -> tuple[np.ndarra
     users = split.test.frame["user"].to_numpy()[order]
     positives = split.test.frame["item"].to_numpy()[order]
     drawn = np.empty((len(users), negatives), dtype=np.int64)
+    n_items = split.train.n_items
     for row, user in enumerate(users):
         excluded = interacted.indices[interacted.indptr[user]:interacted.indptr[user + 1]]
-        pool = np.setdiff1d(np.arange(split.train.n_items), excluded, assume_unique=True)
-        drawn[row] = rng.choice(pool, size=negatives, replace=len(pool) < negatives)
+        if n_items - len(excluded) < negatives:
+            pool = np.setdiff1d(np.arange(n_items), excluded, assume_unique=True)
+            drawn[row] = rng.choice(pool, size=negatives, replace=True)
+            continue
+        # Distinct items from the whole catalogue, minus the user's: in random order, the first
+        # `negatives` survivors are a uniform sample of the items the user never touched.
+        candidates = rng.choice(n_items, size=negatives + len(excluded), replace=False)
+        drawn[row] = candidates[~np.isin(candidates, excluded)][:negatives]
     return users, positives, drawn
 
 

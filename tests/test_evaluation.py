@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from models.base import Recommender
 from models.data import Interactions, from_frame, load_interactions
-from models.evaluation import evaluate_full, evaluate_sampled, top_k
+from models.evaluation import evaluate_full, evaluate_sampled, sample_negatives, top_k
 from models.metrics import average_precision, coverage, hit_rate, ndcg, novelty, popularity_bias, recall
 from models.protocols import Split, kfold, leave_last_out, time_split
 from models.synthetic import marketplace_interactions
@@ -146,6 +146,18 @@ def test_sampled_ranking_rewards_the_positive_above_its_negatives():
     assert perfect["hr@10"] == pytest.approx(1.0) and perfect["ndcg@10"] == pytest.approx(1.0)
     # Ties count half: a constant model puts the positive at rank 50 of 101.
     assert constant["hr@10"] == 0.0
+
+
+def test_sampled_negatives_are_distinct_unseen_and_fixed_by_the_seed():
+    data = from_frame(marketplace_interactions(3_000, 100, 300, random_state=9))
+    split = leave_last_out(data)
+    users, positives, drawn = sample_negatives(split, negatives=100, seed=5)
+    interacted = (split.train.matrix() + split.test.matrix()).tocsr()
+    for user, row in zip(users, drawn):
+        assert len(set(row)) == 100
+        assert not set(row) & set(interacted[user].indices)
+    assert np.array_equal(drawn, sample_negatives(split, negatives=100, seed=5)[2])
+    assert not np.array_equal(drawn, sample_negatives(split, negatives=100, seed=6)[2])
 
 
 # ---------------------------------------------------------------- input formats and the CLI
