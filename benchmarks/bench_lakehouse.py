@@ -128,7 +128,7 @@ def transform_job(spark, bronze_root: Path, out: Path) -> dict:
 def jvm_transform_job(bronze_root: Path, out: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
     completed = subprocess.run([sys.executable, "-m", "benchmarks.bench_lakehouse", "--jvm-job", str(bronze_root),
-                                str(out)], env=env, capture_output=True, text=True, timeout=1800)
+                                str(out)], env=env, capture_output=True, text=True, timeout=1800, check=False)
     if completed.returncode != 0:
         return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr else "failed"}
     return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import functions as F
 from sqlalchemy import text
 
 from pipelines import pii, tables
@@ -160,7 +160,7 @@ class FeedReport:
     batches: int = 0
     seconds: float = 0.0
     lags: list[float] = field(default_factory=list, repr=False)
-    position: FeedPosition = FeedPosition()
+    position: FeedPosition = field(default_factory=FeedPosition)
 
     @property
     def rows_per_second(self) -> float:

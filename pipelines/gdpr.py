@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import functions as F
 from sqlalchemy import Connection, text
 
 from pipelines import bronze, tables
@@ -35,19 +35,19 @@ HELD_IN_POSTGRES = {
 SECRET_COLUMNS = {"users": ("password_hash",)}
 
 ANONYMISE = (
-    "UPDATE users SET email = NULL, phone = NULL, full_name = NULL, external_ref = NULL, is_active = false,"
-    " password_hash = '!erased' WHERE id = :user",
-    "UPDATE orders SET shipping_address = jsonb_build_object('country', shipping_address->'country')"
-    " WHERE buyer_id = :user",
+    ("UPDATE users SET email = NULL, phone = NULL, full_name = NULL, external_ref = NULL, is_active = false,"
+     " password_hash = '!erased' WHERE id = :user"),
+    ("UPDATE orders SET shipping_address = jsonb_build_object('country', shipping_address->'country')"
+     " WHERE buyer_id = :user"),
     "DELETE FROM refresh_tokens WHERE user_id = :user",
     "DELETE FROM cart_items WHERE buyer_id = :user",
     "DELETE FROM carts WHERE buyer_id = :user",
     "UPDATE shopper_events SET user_id = NULL, anonymous_id = NULL, context = '{}'::jsonb WHERE user_id = :user",
     # The change log keeps copies of the personal fields it captured.
-    "UPDATE outbox SET payload = payload - 'email' - 'phone' - 'full_name'"
-    " WHERE aggregate_type = 'user' AND aggregate_id = CAST(:user AS text)",
-    "UPDATE outbox SET payload = payload - 'shipping_address'"
-    " WHERE aggregate_type = 'order' AND payload->>'buyer_id' = CAST(:user AS text)",
+    ("UPDATE outbox SET payload = payload - 'email' - 'phone' - 'full_name'"
+     " WHERE aggregate_type = 'user' AND aggregate_id = CAST(:user AS text)"),
+    ("UPDATE outbox SET payload = payload - 'shipping_address'"
+     " WHERE aggregate_type = 'order' AND payload->>'buyer_id' = CAST(:user AS text)"),
     "UPDATE audit_log SET changes = '{}'::jsonb WHERE entity_type = 'user' AND entity_id = CAST(:user AS text)",
 )
 

@@ -23,7 +23,7 @@ import great_expectations as gx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
 from pipelines import tables

@@ -14,7 +14,18 @@ from sqlalchemy import text
 
 from transactional.db import PLATFORM, owner_engine, session_scope
 from transactional.models import (
-    InventoryLevel, Order, OrderItem, Payment, Product, Review, Role, Sku, SubOrder, Tenant, User, Warehouse,
+    InventoryLevel,
+    Order,
+    OrderItem,
+    Payment,
+    Product,
+    Review,
+    Role,
+    Sku,
+    SubOrder,
+    Tenant,
+    User,
+    Warehouse,
 )
 from transactional.models.catalog import Category
 

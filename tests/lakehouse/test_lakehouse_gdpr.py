@@ -45,7 +45,7 @@ def _world(spark):
 
 @pytest.mark.slow
 def test_erase_removes_the_user_everywhere_including_old_versions(lakehouse, spark):
-    store, leaving, staying = _world(spark)
+    _, leaving, staying = _world(spark)
     assert _data_files_mention(lakehouse, leaving)  # the user was there
 
     report = gdpr.erase_user(spark, leaving)
@@ -73,7 +73,7 @@ def test_erase_removes_the_user_everywhere_including_old_versions(lakehouse, spa
 
 @pytest.mark.slow
 def test_export_writes_everything_held_about_the_user(lakehouse, spark, tmp_path):
-    store, leaving, staying = _world(spark)
+    _, leaving, staying = _world(spark)
     out = tmp_path / "export"
     result = subprocess.run([sys.executable, "-m", "orchestration.cli", "gdpr", "export", "--user", leaving,
                              "--out", str(out)], capture_output=True, text=True, check=True)

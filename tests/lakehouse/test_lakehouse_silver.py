@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import text
 
@@ -58,7 +59,7 @@ def test_product_history_and_price_history_are_scd2(lakehouse, spark):
     history = sorted(_rows(spark, "product_history"), key=lambda row: row["valid_from"])
     assert history[0]["title"].startswith("Product ") and history[-1]["title"] == "Better title"
     assert [row["is_current"] for row in history] == [False] * (len(history) - 1) + [True]
-    assert all(a["valid_to"] == b["valid_from"] for a, b in zip(history, history[1:]))
+    assert all(a["valid_to"] == b["valid_from"] for a, b in pairwise(history))
 
     prices = sorted(_rows(spark, "sku_prices"), key=lambda row: row["valid_from"])
     assert [str(row["price"]) for row in prices] == ["10.00", "15.00", "9.99"]
