@@ -230,3 +230,15 @@ def test_fifty_concurrent_checkouts_for_ten_units_sell_exactly_ten(live_server, 
     # No intermediate state went negative either: every inventory change is in the outbox.
     changes = owner_rows("SELECT payload FROM outbox WHERE aggregate_type = 'inventory'")
     assert min(min(p["available"], p["reserved"]) for (p,) in changes) >= 0
+
+
+def test_a_logged_out_token_cannot_check_out(client):
+    tenant_id, _ = seller(client)
+    headers = buyer(client)
+    add_to_cart(client, headers, stocked_sku(tenant_id).sku_id)
+    assert client.post("/v1/auth/logout", headers=headers, json={}).status_code == 204
+
+    response = checkout(client, headers)
+
+    assert response.status_code == 401 and response.json()["errors"][0]["field"] == "Authorization"
+    assert owner_rows("SELECT count(*) FROM orders")[0][0] == 0
