@@ -244,3 +244,26 @@ def test_the_column_format_is_documented_in_openapi(client):
     operation = client.get("/openapi.json").json()["paths"]["/v1/tenant/products/bulk"]["post"]
     for column in bulk_upload.COLUMNS:
         assert f"`{column}`" in operation["description"]
+
+
+def test_uploading_what_the_api_created_changes_nothing(client, categories):
+    """API edits and uploads compare products in one canonical form."""
+    _, headers = seller(client)
+    created = client.post(
+        "/v1/tenant/products",
+        headers=headers,
+        json={
+            "external_ref": "kettle",
+            "title": "Kettle",
+            "category_id": str(categories["home/kitchen"]),
+            "status": "active",
+            "images": ["https://img.example.com/k.jpg"],
+            "skus": [
+                {"sku_code": "K-RED", "price": "30", "currency": "eur", "attributes": {"color": "red"}},
+                {"sku_code": "K-BLUE", "price": "27.5", "currency": "EUR", "attributes": {"color": "blue"}},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    result = _upload(client, headers, "p.csv", _csv(HEADER, ROWS[:2])).json()
+    assert (result["products_unchanged"], result["skus_unchanged"]) == (1, 2), result

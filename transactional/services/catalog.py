@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Annotated, Any
 
 from babel.numbers import list_currencies
@@ -136,33 +136,91 @@ class ProductData(BaseModel):
     status: ProductStatus = ProductStatus.draft
     skus: Annotated[list[SkuData], Field(max_length=1000)] = []
 
-    def snapshot(self) -> dict[str, Any]:
-        """The canonical JSON form: SKUs in code order, so equal content compares equal."""
-        snapshot = self.model_dump(mode="json")
-        snapshot["skus"].sort(key=lambda sku: sku["sku_code"])
-        return snapshot
-
-    def min_price(self) -> Decimal | None:
-        return min((sku.price for sku in self.skus if sku.is_active), default=None)
+    def snapshot(self) -> Snapshot:
+        return product_snapshot(
+            **{name: getattr(self, name) for name in PRODUCT_FIELDS},
+            images=[image.model_dump(mode="json") for image in self.images],
+            skus=[sku_snapshot(**sku.model_dump()) for sku in self.skus],
+        )
 
 
-def product_rule_violations(product: ProductData) -> list[tuple[str, str]]:
+# A product's content in canonical JSON form: what versions store and what changes are compared
+# by. Built by these two functions only, from validated models, database rows and import rows
+# alike, so equal content always compares equal (SKUs in code order, prices as cent strings).
+Snapshot = dict[str, Any]
+PRODUCT_FIELDS = ("external_ref", "title", "description", "category_id", "brand", "attributes", "status")
+
+
+def sku_snapshot(
+    *,
+    sku_code: str,
+    price: Decimal,
+    currency: str,
+    attributes: dict,
+    weight_grams: int | None,
+    low_stock_threshold: int,
+    is_active: bool,
+) -> Snapshot:
+    return {
+        "sku_code": sku_code,
+        "price": str(price),
+        "currency": currency,
+        "attributes": attributes,
+        "weight_grams": weight_grams,
+        "low_stock_threshold": low_stock_threshold,
+        "is_active": is_active,
+    }
+
+
+def product_snapshot(
+    *,
+    external_ref: str | None,
+    title: str,
+    description: str,
+    category_id: uuid.UUID | str | None,
+    brand: str | None,
+    attributes: dict,
+    images: list[dict],
+    status: ProductStatus | str,
+    skus: list[Snapshot],
+) -> Snapshot:
+    return {
+        "external_ref": external_ref,
+        "title": title,
+        "description": description,
+        "category_id": str(category_id) if category_id else None,
+        "brand": brand,
+        "attributes": attributes,
+        "images": images,
+        "status": ProductStatus(status).value,
+        "skus": sorted(skus, key=lambda sku: sku["sku_code"]),
+    }
+
+
+def min_price(snapshot: Snapshot) -> Decimal | None:
+    """The lowest price among active SKUs (storefront filters and sorts on it)."""
+    return min((Decimal(sku["price"]) for sku in snapshot["skus"] if sku["is_active"]), default=None)
+
+
+def product_rule_violations(snapshot: Snapshot) -> list[tuple[str, str]]:
     """Rules on a whole product (field, reason); pydantic checks each value on its own."""
     violations = []
-    codes = [sku.sku_code for sku in product.skus]
-    duplicates = sorted({code for code in codes if codes.count(code) > 1})
-    if duplicates:
+    codes = [sku["sku_code"] for sku in snapshot["skus"]]
+    if len(set(codes)) != len(codes):
+        duplicates = sorted({code for code in codes if codes.count(code) > 1})
         violations.append(("sku_code", f"SKU codes repeat within the product: {', '.join(duplicates)}"))
-    currencies = sorted({sku.currency for sku in product.skus})
+    currencies = sorted({sku["currency"] for sku in snapshot["skus"]})
     if len(currencies) > 1:
         violations.append(("currency", f"a product's SKUs share one currency, found {', '.join(currencies)}"))
-    if product.status == ProductStatus.active and not any(sku.is_active for sku in product.skus):
+    if snapshot["status"] == ProductStatus.active.value and not any(
+        sku["is_active"] for sku in snapshot["skus"]
+    ):
         violations.append(("status", "an active product needs at least one active SKU"))
     return violations
 
 
-def _check_rules(product: ProductData) -> None:
-    violations = product_rule_violations(product)
+def _check_rules(snapshot: Snapshot) -> None:
+    violations = product_rule_violations(snapshot)
     if violations:
         raise Unprocessable(violations[0][1], errors=[{"field": f, "reason": r} for f, r in violations])
 
@@ -197,10 +255,10 @@ class ProductRow(BaseModel):
         return _json_text(value)
 
     def product_columns(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", include=PRODUCT_COLUMNS)
+        return {name: getattr(self, name) for name in PRODUCT_COLUMNS}
 
-    def sku(self) -> SkuData:
-        return SkuData(
+    def sku_snapshot(self) -> Snapshot:
+        return sku_snapshot(
             sku_code=self.sku_code,
             price=self.price,
             currency=self.currency,
@@ -211,7 +269,7 @@ class ProductRow(BaseModel):
         )
 
 
-PRODUCT_COLUMNS = {"title", "description", "category", "brand", "attributes", "images", "status"}
+PRODUCT_COLUMNS = ("title", "description", "category", "brand", "attributes", "images", "status")
 
 
 class ImportResult(BaseModel):
@@ -424,8 +482,21 @@ class StoredProduct:
     id: uuid.UUID
     version: int
     deleted: bool
-    data: ProductData
+    snapshot: Snapshot
     sku_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    def revised(self, changes: dict[str, Any]) -> Snapshot:
+        """This product's snapshot with `changes` applied, validated as a whole (422 if invalid)."""
+        try:
+            return ProductData.model_validate({**self.snapshot, **changes}).snapshot()
+        except ValidationError as exc:
+            raise Unprocessable(
+                "the change makes the product invalid",
+                errors=[
+                    {"field": ".".join(str(part) for part in error["loc"]), "reason": error["msg"]}
+                    for error in exc.errors()
+                ],
+            ) from exc
 
 
 PRODUCTS = Product.__table__
@@ -439,19 +510,8 @@ def _load_products(session: Session, query: Select) -> dict[uuid.UUID, StoredPro
             id=row.id,
             version=row.version,
             deleted=row.deleted_at is not None,
-            data=ProductData.model_construct(
-                external_ref=row.external_ref,
-                title=row.title,
-                description=row.description,
-                category_id=row.category_id,
-                brand=row.brand,
-                attributes=row.attributes,
-                images=[
-                    Image.model_construct(url=HttpUrl(image["url"]), alt=image.get("alt"))
-                    for image in row.images
-                ],
-                status=row.status,
-                skus=[],
+            snapshot=product_snapshot(
+                **{name: getattr(row, name) for name in PRODUCT_FIELDS}, images=row.images, skus=[]
             ),
         )
         for row in session.execute(query)
@@ -465,8 +525,8 @@ def _load_products(session: Session, query: Select) -> dict[uuid.UUID, StoredPro
         for row in sorted(sku_rows, key=lambda row: row.sku_code):
             product = stored[row.product_id]
             product.sku_ids[row.sku_code] = row.id
-            product.data.skus.append(
-                SkuData.model_construct(
+            product.snapshot["skus"].append(
+                sku_snapshot(
                     sku_code=row.sku_code,
                     price=row.price,
                     currency=row.currency,
@@ -498,22 +558,14 @@ def _load_product(session: Session, product_id: uuid.UUID) -> StoredProduct:
 class _Change:
     product_id: uuid.UUID
     before: StoredProduct | None
-    after: ProductData
-
-    @cached_property
-    def snapshot(self) -> dict[str, Any]:
-        return self.after.snapshot()
-
-    @cached_property
-    def _before_snapshot(self) -> dict[str, Any] | None:
-        return self.before.data.snapshot() if self.before else None
+    snapshot: Snapshot
 
     def is_effective(self) -> bool:
-        return self.before is None or self.before.deleted or self._before_snapshot != self.snapshot
+        return self.before is None or self.before.deleted or self.before.snapshot != self.snapshot
 
-    def changed_skus(self) -> list[dict[str, Any]]:
-        """The SKUs (as snapshot JSON) that are new or differ from what is stored."""
-        before = {sku["sku_code"]: sku for sku in self._before_snapshot["skus"]} if self.before else {}
+    def changed_skus(self) -> list[Snapshot]:
+        """The SKUs that are new or differ from what is stored."""
+        before = {sku["sku_code"]: sku for sku in self.before.snapshot["skus"]} if self.before else {}
         return [sku for sku in self.snapshot["skus"] if before.get(sku["sku_code"]) != sku]
 
 
@@ -598,14 +650,14 @@ def _write_batch(
     snapshots = [change.snapshot for change in batch]
     products = []
     for change, version, snapshot in zip(batch, versions, snapshots, strict=True):
-        min_price = change.after.min_price()
+        lowest = min_price(snapshot)
         products.append(
             {
                 **snapshot,
                 "skus": None,
                 "id": str(change.product_id),
                 "version": version,
-                "min_price": None if min_price is None else str(min_price),
+                "min_price": None if lowest is None else str(lowest),
             }
         )
     session.execute(_UPSERT_PRODUCTS, {"tenant_id": tenant_id, "records": _records(products)})
@@ -681,7 +733,8 @@ def _as_tenant(session: Session, tenant_id: uuid.UUID, actor_user_id: uuid.UUID 
 def create_product(
     session: Session, *, tenant_id: uuid.UUID, actor_user_id: uuid.UUID | None, data: ProductData
 ) -> uuid.UUID:
-    _check_rules(data)
+    snapshot = data.snapshot()
+    _check_rules(snapshot)
     with _as_tenant(session, tenant_id, actor_user_id):
         _check_category(session, data.category_id)
         _check_new_codes(session, tenant_id, [sku.sku_code for sku in data.skus])
@@ -692,7 +745,7 @@ def create_product(
         ):
             raise Conflict(f"a product with external_ref {data.external_ref} exists", field="external_ref")
         product_id = uuid.uuid4()
-        _write(session, tenant_id, actor_user_id, [_Change(product_id, None, data)], "created")
+        _write(session, tenant_id, actor_user_id, [_Change(product_id, None, snapshot)], "created")
     return product_id
 
 
@@ -707,27 +760,14 @@ def _apply(
     tenant_id: uuid.UUID,
     actor_user_id: uuid.UUID | None,
     stored: StoredProduct,
-    after: ProductData,
+    after: Snapshot,
     reason: str,
 ) -> int:
     """Write one product's new content; returns its version (unchanged if nothing changed)."""
     _check_rules(after)
-    _check_category(session, after.category_id)
+    _check_category(session, after["category_id"])
     written = _write(session, tenant_id, actor_user_id, [_Change(stored.id, stored, after)], reason)
     return written.versions.get(stored.id, stored.version)
-
-
-def _revalidated(stored: StoredProduct, changes: dict[str, Any]) -> ProductData:
-    try:
-        return ProductData.model_validate({**stored.data.model_dump(), **changes})
-    except ValidationError as exc:
-        raise Unprocessable(
-            "the change makes the product invalid",
-            errors=[
-                {"field": ".".join(str(part) for part in error["loc"]), "reason": error["msg"]}
-                for error in exc.errors()
-            ],
-        ) from exc
 
 
 def update_product(
@@ -741,7 +781,10 @@ def update_product(
     """Change product fields (not SKUs); `changes` holds already validated field values."""
     with _as_tenant(session, tenant_id, actor_user_id):
         stored = _load_product(session, product_id)
-        if "external_ref" in changes and changes["external_ref"] not in (None, stored.data.external_ref):
+        if "external_ref" in changes and changes["external_ref"] not in (
+            None,
+            stored.snapshot["external_ref"],
+        ):
             if session.scalar(
                 select(Product.id).where(
                     Product.tenant_id == tenant_id, Product.external_ref == changes["external_ref"]
@@ -750,7 +793,7 @@ def update_product(
                 raise Conflict(
                     f"a product with external_ref {changes['external_ref']} exists", field="external_ref"
                 )
-        return _apply(session, tenant_id, actor_user_id, stored, _revalidated(stored, changes), "updated")
+        return _apply(session, tenant_id, actor_user_id, stored, stored.revised(changes), "updated")
 
 
 def add_sku(
@@ -764,7 +807,7 @@ def add_sku(
     with _as_tenant(session, tenant_id, actor_user_id):
         stored = _load_product(session, product_id)
         _check_new_codes(session, tenant_id, [sku.sku_code])
-        after = stored.data.model_copy(update={"skus": [*stored.data.skus, sku]})
+        after = stored.revised({"skus": [*stored.snapshot["skus"], sku.model_dump()]})
         return _apply(session, tenant_id, actor_user_id, stored, after, "sku added")
 
 
@@ -783,12 +826,9 @@ def update_sku(
         code = next((code for code, known_id in stored.sku_ids.items() if known_id == sku_id), None)
         if code is None:
             raise NotFound(f"SKU {sku_id} not found on product {product_id}", field="sku_id")
-        skus = [
-            sku.model_dump() | changes if sku.sku_code == code else sku.model_dump()
-            for sku in stored.data.skus
-        ]
+        skus = [sku | changes if sku["sku_code"] == code else sku for sku in stored.snapshot["skus"]]
         return _apply(
-            session, tenant_id, actor_user_id, stored, _revalidated(stored, {"skus": skus}), "sku updated"
+            session, tenant_id, actor_user_id, stored, stored.revised({"skus": skus}), "sku updated"
         )
 
 
@@ -811,14 +851,9 @@ def rollback_product(
         )
         if snapshot is None:
             raise NotFound(f"product {product_id} has no version {version}", field="version")
-        target = ProductData.model_validate(snapshot)
-        kept = {sku.sku_code for sku in target.skus}
-        later = [
-            sku.model_copy(update={"is_active": False})
-            for sku in stored.data.skus
-            if sku.sku_code not in kept
-        ]
-        after = target.model_copy(update={"skus": [*target.skus, *later]})
+        kept = {sku["sku_code"] for sku in snapshot["skus"]}
+        later = [sku | {"is_active": False} for sku in stored.snapshot["skus"] if sku["sku_code"] not in kept]
+        after = stored.revised({**snapshot, "skus": [*snapshot["skus"], *later]})
         return _apply(session, tenant_id, actor_user_id, stored, after, f"rollback to v{version}")
 
 
@@ -846,7 +881,7 @@ def delete_product(
                         {
                             "product_id": str(product_id),
                             "version": stored.version + 1,
-                            "snapshot": stored.data.snapshot(),
+                            "snapshot": stored.snapshot,
                         }
                     ]
                 ),
@@ -924,7 +959,7 @@ def _group_rows(rows: list[ProductRow], errors: _ImportErrors) -> dict[str, list
         expected = rows[indexes[0]].product_columns()
         for index in indexes[1:]:
             actual = rows[index].product_columns()
-            for name in sorted(PRODUCT_COLUMNS):
+            for name in PRODUCT_COLUMNS:
                 if actual[name] != expected[name]:
                     errors.add(
                         index,
@@ -959,7 +994,7 @@ def import_products(
         )
         category_ids = _resolve_categories(session, rows, errors)
         stored_by_ref = {
-            stored.data.external_ref: stored
+            stored.snapshot["external_ref"]: stored
             for stored in _load_products(
                 session,
                 _for_each(
@@ -1019,18 +1054,20 @@ def _resolve_categories(
 
 def _product_from_rows(
     ref: str, rows: list[ProductRow], stored: StoredProduct | None, category_ids: dict[str, uuid.UUID]
-) -> ProductData:
+) -> Snapshot:
+    """The product the rows describe: their product columns, and the stored SKUs updated and
+    extended by theirs."""
     first = rows[0]
-    skus = {sku.sku_code: sku for sku in stored.data.skus} if stored else {}
-    skus.update({row.sku_code: row.sku() for row in rows})
-    return ProductData.model_construct(
+    skus = {sku["sku_code"]: sku for sku in stored.snapshot["skus"]} if stored else {}
+    skus.update((row.sku_code, row.sku_snapshot()) for row in rows)
+    return product_snapshot(
         external_ref=ref,
         title=first.title,
         description=first.description,
         category_id=category_ids.get(first.category) if first.category else None,
         brand=first.brand,
         attributes=first.attributes,
-        images=first.images,
+        images=[image.model_dump(mode="json") for image in first.images],
         status=first.status,
-        skus=sorted(skus.values(), key=lambda sku: sku.sku_code),
+        skus=list(skus.values()),
     )
