@@ -125,6 +125,7 @@ def _log(runs, evaluation, protocol: Protocol, data_source: dict[str, str], k: i
 def mlflow_ui(
     host: str = typer.Option("127.0.0.1", help="interface to bind"),
     port: int = typer.Option(5000, help="port to bind"),
+    workers: int = typer.Option(1, min=1, help="server worker processes"),
 ) -> None:
     """Serve the MLflow UI over the platform's tracking store."""
     from models.tracking import experiment_id, mlflow_home, tracking_uri
@@ -133,4 +134,4 @@ def mlflow_ui(
     console.print(f"MLflow UI on http://{host}:{port} (store {tracking_uri()})")
     raise typer.Exit(subprocess.call([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri(),
                                       "--default-artifact-root", (mlflow_home() / "artifacts").as_uri(),
-                                      "--host", host, "--port", str(port)]))
+                                      "--host", host, "--port", str(port), "--workers", str(workers)]))
