@@ -57,22 +57,33 @@ def ann_figures(vectors: np.ndarray, queries: np.ndarray, kind: str, k: int = 10
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="100k interactions and 20k vectors (a quick check)")
+    parser.add_argument(
+        "--small", action="store_true", help="100k interactions and 20k vectors (a quick check)"
+    )
     arguments = parser.parse_args()
     n_interactions = 100_000 if arguments.small else 1_000_000
     n_users, n_items = (10_000, 5_000) if arguments.small else (100_000, 50_000)
     n_vectors = 20_000 if arguments.small else 200_000
 
-    data, generate_seconds = timed(lambda: from_frame(marketplace_interactions(
-        n_interactions, n_users, n_items, n_categories=50, n_tenants=200, random_state=0)))
+    data, generate_seconds = timed(
+        lambda: from_frame(
+            marketplace_interactions(
+                n_interactions, n_users, n_items, n_categories=50, n_tenants=200, random_state=0
+            )
+        )
+    )
     split = leave_last_out(data)
     als, als_seconds = timed(lambda: ImplicitALS(factors=64, iterations=15).fit(split.train))
-    _, item2vec_seconds = timed(lambda: Item2Vec(vector_size=64, window=10, epochs=5, workers=2).fit(split.train))
+    _, item2vec_seconds = timed(
+        lambda: Item2Vec(vector_size=64, window=10, epochs=5, workers=2).fit(split.train)
+    )
     metrics, evaluation_seconds = timed(lambda: evaluate_full(als, split, k=10))
 
     vectors, queries = clustered_vectors(n_vectors, 2_000)
     figures = {
-        "interactions": n_interactions, "users": data.n_users, "items": data.n_items,
+        "interactions": n_interactions,
+        "users": data.n_users,
+        "items": data.n_items,
         "generate_seconds": round(generate_seconds, 2),
         "als_train_seconds": round(als_seconds, 2),
         "als_interactions_per_second": round(len(split.train) * 15 / als_seconds),

@@ -32,8 +32,12 @@ class ImplicitALS(Recommender):
         # implicit runs its own threads; BLAS threads on top of them only contend.
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
-                factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                iterations=self.iterations, random_state=self.random_state, num_threads=self.num_threads,
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
             )
             model.fit(train.matrix(), show_progress=False)
         self.user_factors, self.item_factors = model.user_factors, model.item_factors

@@ -74,9 +74,15 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(np.intersect1d(a, e)) / len(e) for a, e in zip(found, exact)]))
 
 
-def build_index(vectors: np.ndarray, queries: np.ndarray | None = None, k: int = 10,
-                target_recall: float = 0.95, kind: IndexKind | None = None, sample_queries: int = 1000,
-                random_state: int = 0) -> VectorIndex:
+def build_index(
+    vectors: np.ndarray,
+    queries: np.ndarray | None = None,
+    k: int = 10,
+    target_recall: float = 0.95,
+    kind: IndexKind | None = None,
+    sample_queries: int = 1000,
+    random_state: int = 0,
+) -> VectorIndex:
     """An index over `vectors` (row = item code) tuned on `queries` (user vectors; by default a sample
     of the items themselves) to reach `target_recall` at k against exact search."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)

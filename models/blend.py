@@ -13,7 +13,7 @@ import numpy as np
 
 from models.base import Recommender
 from models.data import Interactions
-from models.evaluation import Ranking, evaluate
+from models.evaluation import Scoring
 from models.protocols import Split
 
 WEIGHT_STEPS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -65,12 +65,15 @@ class Precomputed(Recommender):
         return self.rows[np.searchsorted(self.users, users)]
 
 
-def fit_weights(fitted: Sequence[Recommender], validation: Split, k: int = 10, ranking: Ranking = "full",
-                metric: str = "ndcg", rounds: int = 2,
-                max_users: int = 5000) -> tuple[list[float], float]:
+def fit_weights(
+    fitted: Sequence[Recommender],
+    validation: Split,
+    scoring: Scoring = Scoring(),
+    rounds: int = 2,
+    max_users: int = 5000,
+) -> tuple[list[float], float]:
     """Blend weights for members already fitted on `validation.train`, by coordinate ascent over
-    WEIGHT_STEPS on `metric`@k, starting from the best single member."""
-    metric_name = f"{metric}@{k}"
+    WEIGHT_STEPS on `scoring.target`, starting from the best single member."""
     validation = validation.with_test_users(max_users, seed=validation.seed)
     users = np.unique(validation.test.frame["user"].to_numpy())
     members = [Precomputed(users, standardise(model.score(users))) for model in fitted]
@@ -78,7 +81,7 @@ def fit_weights(fitted: Sequence[Recommender], validation: Split, k: int = 10, r
     def value(weights: list[float]) -> float:
         if not any(weights):
             return -np.inf
-        return evaluate(Blend(members, weights), validation, k, ranking)[metric_name]
+        return scoring(Blend(members, weights), validation)[scoring.target]
 
     singles = [value([float(i == j) for j in range(len(members))]) for i in range(len(members))]
     weights = [float(i == int(np.argmax(singles))) for i in range(len(members))]

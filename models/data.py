@@ -75,7 +75,8 @@ class Interactions:
         values = self.frame["weight"].to_numpy(np.float32) if weighted else np.ones(len(self), np.float32)
         matrix = sp.csr_matrix(
             (values, (self.frame["user"].to_numpy(), self.frame["item"].to_numpy())),
-            shape=(self.n_users, self.n_items), dtype=np.float32,
+            shape=(self.n_users, self.n_items),
+            dtype=np.float32,
         )
         matrix.sum_duplicates()
         if not weighted:
@@ -96,9 +97,11 @@ class Interactions:
         users = ordered["user"].to_numpy()
         items = ordered["item"].to_numpy()
         bounds = np.flatnonzero(np.diff(users)) + 1
-        return {int(chunk_users[0]): chunk_items
-                for chunk_users, chunk_items in zip(np.split(users, bounds), np.split(items, bounds))
-                if len(chunk_users)}
+        return {
+            int(chunk_users[0]): chunk_items
+            for chunk_users, chunk_items in zip(np.split(users, bounds), np.split(items, bounds))
+            if len(chunk_users)
+        }
 
     def fingerprint(self) -> str:
         """A short content hash of the encoded rows, to tell which data a run trained on."""
@@ -116,18 +119,30 @@ def encode(frames: list[pd.DataFrame], source: dict[str, str] | None = None) -> 
         raise ValueError("no interactions")
     user_codes, user_ids = pd.factorize(combined["user"], sort=True)
     item_codes, item_ids = pd.factorize(combined["item"], sort=True)
-    groups = {name: _item_groups(combined, item_codes, len(item_ids), name) for name in ("category", "tenant")}
+    groups = {
+        name: _item_groups(combined, item_codes, len(item_ids), name) for name in ("category", "tenant")
+    }
     results, start = [], 0
     for frame in frames:
         stop = start + len(frame)
-        encoded = pd.DataFrame({
-            "user": user_codes[start:stop].astype(np.int32),
-            "item": item_codes[start:stop].astype(np.int32),
-            "weight": _weights(frame).astype(np.float32),
-            "timestamp": _timestamps(frame, offset=start),
-        })
-        results.append(Interactions(encoded, np.asarray(user_ids), np.asarray(item_ids),
-                                    groups["category"], groups["tenant"], dict(source or {})))
+        encoded = pd.DataFrame(
+            {
+                "user": user_codes[start:stop].astype(np.int32),
+                "item": item_codes[start:stop].astype(np.int32),
+                "weight": _weights(frame).astype(np.float32),
+                "timestamp": _timestamps(frame, offset=start),
+            }
+        )
+        results.append(
+            Interactions(
+                encoded,
+                np.asarray(user_ids),
+                np.asarray(item_ids),
+                groups["category"],
+                groups["tenant"],
+                dict(source or {}),
+            )
+        )
         start = stop
     return results
 
@@ -137,7 +152,9 @@ def from_frame(frame: pd.DataFrame) -> Interactions:
     return encode([_canonical_columns(frame)])[0]
 
 
-def _item_groups(combined: pd.DataFrame, item_codes: np.ndarray, n_items: int, column: str) -> np.ndarray | None:
+def _item_groups(
+    combined: pd.DataFrame, item_codes: np.ndarray, n_items: int, column: str
+) -> np.ndarray | None:
     if column not in combined:
         return None
     group_codes, _ = pd.factorize(combined[column])
@@ -195,8 +212,13 @@ def read_frame(path: Path, input_format: InputFormat) -> pd.DataFrame:
     if input_format == "movielens":
         with _open_text(path) as stream:
             separator = "::" if "::" in stream.readline() else r"\s+"
-        frame = pd.read_csv(path, sep=separator, engine="python" if separator == "::" else "c", header=None,
-                            names=["user", "item", "rating", "timestamp"])
+        frame = pd.read_csv(
+            path,
+            sep=separator,
+            engine="python" if separator == "::" else "c",
+            header=None,
+            names=["user", "item", "rating", "timestamp"],
+        )
         return frame[["user", "item", "timestamp"]]
     if input_format == "sequence":
         return _read_sequences(path)
@@ -231,5 +253,7 @@ def file_digest(path: Path) -> str:
 def load_interactions(path: Path, input_format: InputFormat) -> Interactions:
     """Read and encode one interactions file, noting its content hash as the data version."""
     path = Path(path)
-    return encode([read_frame(path, input_format)],
-                  source={"path": str(path), "sha256": file_digest(path), "format": input_format})[0]
+    return encode(
+        [read_frame(path, input_format)],
+        source={"path": str(path), "sha256": file_digest(path), "format": input_format},
+    )[0]

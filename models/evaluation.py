@@ -6,6 +6,7 @@ papers. In both, items the user already has in training are never recommended.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -40,8 +41,12 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def recommend(model: Recommender, train: Interactions, users: np.ndarray, k: int) -> np.ndarray:
     """Top-k item codes for each user, excluding the user's training items."""
     seen = train.matrix(weighted=False)
-    return np.vstack([top_k(masked_scores(model, batch, seen), k)
-                      for batch in np.array_split(users, max(1, -(-len(users) // USER_BATCH)))])
+    return np.vstack(
+        [
+            top_k(masked_scores(model, batch, seen), k)
+            for batch in np.array_split(users, max(1, -(-len(users) // USER_BATCH)))
+        ]
+    )
 
 
 def _test_users(test: Interactions) -> np.ndarray:
@@ -76,7 +81,7 @@ def sample_negatives(split: Split, negatives: int, seed: int) -> tuple[np.ndarra
     drawn = np.empty((len(users), negatives), dtype=np.int64)
     n_items = split.train.n_items
     for row, user in enumerate(users):
-        excluded = interacted.indices[interacted.indptr[user]:interacted.indptr[user + 1]]
+        excluded = interacted.indices[interacted.indptr[user] : interacted.indptr[user + 1]]
         if n_items - len(excluded) < negatives:
             pool = np.setdiff1d(np.arange(n_items), excluded, assume_unique=True)
             drawn[row] = rng.choice(pool, size=negatives, replace=True)
@@ -88,8 +93,9 @@ def sample_negatives(split: Split, negatives: int, seed: int) -> tuple[np.ndarra
     return users, positives, drawn
 
 
-def evaluate_sampled(model: Recommender, split: Split, k: int = 10, negatives: int = 100,
-                     seed: int = 0) -> dict[str, float]:
+def evaluate_sampled(
+    model: Recommender, split: Split, k: int = 10, negatives: int = 100, seed: int = 0
+) -> dict[str, float]:
     """Sampled ranking: each held-out item against `negatives` random ones; per-user means, then the mean
     over users. Ties with negatives count half, so a constant model ranks the positive in the middle."""
     users, positives, drawn = sample_negatives(split, negatives, seed)
@@ -105,8 +111,10 @@ def evaluate_sampled(model: Recommender, split: Split, k: int = 10, negatives: i
     per_case = ranking_metrics_per_case(hits)
     _, case_user = np.unique(users, return_inverse=True)
     counts = np.bincount(case_user)
-    return {name: float((np.bincount(case_user, weights=values) / counts).mean())
-            for name, values in per_case.items()}
+    return {
+        name: float((np.bincount(case_user, weights=values) / counts).mean())
+        for name, values in per_case.items()
+    }
 
 
 def ranking_metrics_per_case(hits: np.ndarray) -> dict[str, np.ndarray]:
@@ -114,8 +122,33 @@ def ranking_metrics_per_case(hits: np.ndarray) -> dict[str, np.ndarray]:
     return {f"{name}@{hits.shape[1]}": metric(hits, ones) for name, metric in RANKING_METRICS.items()}
 
 
-def evaluate(model: Recommender, split: Split, k: int = 10, ranking: Ranking = "full",
-             negatives: int = 100, seed: int = 0) -> dict[str, float]:
+@dataclass(frozen=True)
+class Scoring:
+    """How models are scored: everywhere one evaluation tunes, blends and tests, it scores alike.
+    `target` (`metric`@k) is what tuning and blend weights maximise."""
+
+    k: int = 10
+    ranking: Ranking = "full"
+    negatives: int = 100
+    seed: int = 0
+    metric: str = "ndcg"
+
+    @property
+    def target(self) -> str:
+        return f"{self.metric}@{self.k}"
+
+    def __call__(self, model: Recommender, split: Split) -> dict[str, float]:
+        return evaluate(model, split, self.k, self.ranking, self.negatives, self.seed)
+
+
+def evaluate(
+    model: Recommender,
+    split: Split,
+    k: int = 10,
+    ranking: Ranking = "full",
+    negatives: int = 100,
+    seed: int = 0,
+) -> dict[str, float]:
     if ranking == "full":
         return evaluate_full(model, split, k)
     return evaluate_sampled(model, split, k, negatives, seed)

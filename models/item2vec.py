@@ -53,14 +53,23 @@ class Item2Vec(Recommender):
     def fit(self, train: Interactions) -> Self:
         gap = None if self.session_gap_hours is None else self.session_gap_hours * 3600.0
         model = Word2Vec(
-            sentences=sessions(train, gap), vector_size=self.vector_size, window=self.window, min_count=1,
-            sg=1, negative=self.negative, ns_exponent=self.ns_exponent, epochs=self.epochs, sample=self.sample,
-            seed=self.random_state, workers=self.workers, hashfxn=stable_hash,
+            sentences=sessions(train, gap),
+            vector_size=self.vector_size,
+            window=self.window,
+            min_count=1,
+            sg=1,
+            negative=self.negative,
+            ns_exponent=self.ns_exponent,
+            epochs=self.epochs,
+            sample=self.sample,
+            seed=self.random_state,
+            workers=self.workers,
+            hashfxn=stable_hash,
         )
         self.vectors = np.zeros((train.n_items, self.vector_size), np.float32)
         known = np.fromiter(model.wv.index_to_key, dtype=np.int64, count=len(model.wv.index_to_key))
         self.vectors[known] = model.wv.get_normed_vectors()
-        self.latest = {user: items[-self.history:] for user, items in train.sequences().items()}
+        self.latest = {user: items[-self.history :] for user, items in train.sequences().items()}
         return self
 
     def user_vectors(self, users: np.ndarray) -> np.ndarray:

@@ -40,8 +40,9 @@ class DecayedPopularity(Recommender):
         timestamps = train.frame["timestamp"].to_numpy(np.float64)
         age_days = (timestamps.max() - timestamps) / 86400.0
         decay = np.exp2(-age_days / self.half_life_days) * train.frame["weight"].to_numpy()
-        self.counts = np.bincount(train.frame["item"].to_numpy(), weights=decay,
-                                  minlength=train.n_items).astype(np.float32)
+        self.counts = np.bincount(
+            train.frame["item"].to_numpy(), weights=decay, minlength=train.n_items
+        ).astype(np.float32)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -73,9 +74,10 @@ class GroupPopularity(Recommender):
         informative = np.ones(n_groups, np.float32)
         if unknown.any():
             informative[-1] = 0.0
-        item_to_group = sp.csr_matrix((np.ones(train.n_items, np.float32),
-                                       (np.arange(train.n_items), self.item_group)),
-                                      shape=(train.n_items, n_groups))
+        item_to_group = sp.csr_matrix(
+            (np.ones(train.n_items, np.float32), (np.arange(train.n_items), self.item_group)),
+            shape=(train.n_items, n_groups),
+        )
         per_group = train.matrix(weighted=False) @ item_to_group
         totals = np.asarray(per_group.sum(axis=1)).ravel()
         self.affinity = (sp.diags(1.0 / np.maximum(totals, 1)) @ per_group @ sp.diags(informative)).tocsr()
@@ -120,9 +122,13 @@ class TemporalPopularity(Recommender):
         n_bins = int(span // bin_seconds) + 1
         bins = ((timestamps - start) // bin_seconds).astype(np.int64)
         ones = np.ones(len(bins), np.float32)
-        item_bins = sp.csr_matrix((ones, (train.frame["item"].to_numpy(), bins)), shape=(train.n_items, n_bins))
+        item_bins = sp.csr_matrix(
+            (ones, (train.frame["item"].to_numpy(), bins)), shape=(train.n_items, n_bins)
+        )
         users = sp.csr_matrix((ones, (train.frame["user"].to_numpy(), bins)), shape=(train.n_users, n_bins))
-        self.user_bins = (sp.diags(1.0 / np.maximum(np.asarray(users.sum(axis=1)).ravel(), 1)) @ users).tocsr()
+        self.user_bins = (
+            sp.diags(1.0 / np.maximum(np.asarray(users.sum(axis=1)).ravel(), 1)) @ users
+        ).tocsr()
         centres = np.arange(n_bins)
         width = self.bandwidth_days * 86400.0 / bin_seconds
         kernel = np.exp(-0.5 * ((centres[:, None] - centres[None, :]) / width) ** 2).astype(np.float32)

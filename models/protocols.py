@@ -48,7 +48,9 @@ def _targets(train: Interactions, test: Interactions) -> Interactions:
     frame = test.frame
     keep = known_users[frame["user"].to_numpy()] & np.fromiter(
         ((user, item) not in seen for user, item in zip(frame["user"].tolist(), frame["item"].tolist())),
-        dtype=bool, count=len(frame))
+        dtype=bool,
+        count=len(frame),
+    )
     targets = test.subset(keep)
     return targets.subset(~targets.frame.duplicated(["user", "item"]).to_numpy())
 
@@ -71,16 +73,19 @@ def leave_last_out(data: Interactions, name: str = "leave-last-out", seed: int =
     return _make(name, data, test_mask, "leave-last-out", seed)
 
 
-def time_split(data: Interactions, test_fraction: float = 0.2, name: str = "time-split", seed: int = 0) -> Split:
+def time_split(
+    data: Interactions, test_fraction: float = 0.2, name: str = "time-split", seed: int = 0
+) -> Split:
     """Everything at or after the time that leaves `test_fraction` of the rows behind it is the test."""
     timestamps = data.frame["timestamp"].to_numpy()
     cutoff = np.quantile(timestamps, 1.0 - test_fraction, method="higher")
     return _make(name, data, timestamps >= cutoff, "time-split", seed)
 
 
-def random_holdout(data: Interactions, test_fraction: float = 0.2, seed: int = 0,
-                   name: str = "random-holdout") -> Split:
-    """A random `test_fraction` of the rows, drawn with `seed` (the MovieLens u1..u5 folds are of this kind)."""
+def random_holdout(
+    data: Interactions, test_fraction: float = 0.2, seed: int = 0, name: str = "random-holdout"
+) -> Split:
+    """A random `test_fraction` of the rows, drawn with `seed`."""
     rng = np.random.default_rng(seed)
     return _make(name, data, rng.random(len(data)) < test_fraction, "random-holdout", seed)
 
@@ -114,8 +119,11 @@ def movielens_folds(directory: Path, folds: tuple[int, ...] = (1, 2, 3, 4, 5)) -
         base, test = (_fold_file(directory, f"u{fold}.{part}") for part in ("base", "test"))
         train, held_out = encode(
             [read_frame(base, "movielens"), read_frame(test, "movielens")],
-            source={"path": str(directory), "sha256": file_digest(base)[:16] + file_digest(test)[:16],
-                    "format": "movielens"},
+            source={
+                "path": str(directory),
+                "sha256": file_digest(base)[:16] + file_digest(test)[:16],
+                "format": "movielens",
+            },
         )
         splits.append(Split(f"u{fold}", train, _targets(train, held_out), "movielens-folds", seed=fold))
     return splits
@@ -129,6 +137,10 @@ def _fold_file(directory: Path, stem: str) -> Path:
 
 
 def describe(split_: Split) -> dict[str, int]:
-    return {"train_rows": len(split_.train), "test_rows": len(split_.test),
-            "users": split_.train.n_users, "items": split_.train.n_items,
-            "test_users": int(pd.unique(split_.test.frame["user"]).size)}
+    return {
+        "train_rows": len(split_.train),
+        "test_rows": len(split_.test),
+        "users": split_.train.n_users,
+        "items": split_.train.n_items,
+        "test_users": int(pd.unique(split_.test.frame["user"]).size),
+    }

@@ -27,8 +27,9 @@ class _Network(nn.Module):
         super().__init__()
         self.items = nn.Embedding(n_items + 1, dim, padding_idx=PADDING)
         self.positions = nn.Embedding(max_length, dim)
-        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=dropout, batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=dim, dropout=dropout, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
@@ -39,7 +40,7 @@ class _Network(nn.Module):
         # As in SASRec, padding is zeroed rather than masked out of attention: a row with every key
         # masked would turn into NaN.
         real = (sequences != PADDING).unsqueeze(-1)
-        hidden = self.items(sequences) * self.items.embedding_dim ** 0.5
+        hidden = self.items(sequences) * self.items.embedding_dim**0.5
         hidden = self.dropout(hidden + self.positions.weight[None, :, :]) * real
         hidden = self.encoder(hidden, mask=self.causal, is_causal=True)
         return self.norm(hidden) * real
@@ -52,7 +53,7 @@ def windows(sequences: dict[int, np.ndarray], length: int) -> np.ndarray:
     for items in sequences.values():
         shifted = items.astype(np.int64) + 1
         for end in range(len(shifted), 1, -length):
-            chunk = shifted[max(0, end - length - 1):end]
+            chunk = shifted[max(0, end - length - 1) : end]
             rows.append(np.pad(chunk, (length + 1 - len(chunk), 0)))
     return np.array(rows, dtype=np.int64).reshape(-1, length + 1)
 
@@ -82,9 +83,10 @@ class SASRec(Recommender):
         rng = np.random.default_rng(self.random_state)
         sequences = train.sequences()
         self.n_items = train.n_items
-        self.latest = {user: items[-self.max_length:] for user, items in sequences.items()}
-        self.network = _Network(train.n_items, self.embedding_dim, self.blocks, self.heads, self.max_length,
-                                self.dropout)
+        self.latest = {user: items[-self.max_length :] for user, items in sequences.items()}
+        self.network = _Network(
+            train.n_items, self.embedding_dim, self.blocks, self.heads, self.max_length, self.dropout
+        )
         data = torch.from_numpy(windows(sequences, self.max_length))
         optimiser = torch.optim.Adam(self.network.parameters(), lr=self.learning_rate)
         self.network.train()
@@ -115,8 +117,12 @@ class SASRec(Recommender):
     def user_vectors(self, users: np.ndarray) -> np.ndarray:
         empty = np.empty(0, dtype=np.int64)
         # A user without history is all padding, whose state is zero.
-        batch = np.stack([np.pad(history + 1, (self.max_length - len(history), 0))
-                          for history in (self.latest.get(int(user), empty).astype(np.int64) for user in users)])
+        batch = np.stack(
+            [
+                np.pad(history + 1, (self.max_length - len(history), 0))
+                for history in (self.latest.get(int(user), empty).astype(np.int64) for user in users)
+            ]
+        )
         with torch.no_grad():
             return self.network(torch.from_numpy(batch))[:, -1, :].numpy()
 

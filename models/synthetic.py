@@ -11,9 +11,17 @@ EVENT_TYPES = np.array(["view", "add_to_cart", "purchase"])
 EVENT_SHARES = np.array([0.8, 0.15, 0.05])
 
 
-def marketplace_interactions(n_interactions: int = 10_000, n_users: int = 500, n_items: int = 300,
-                             n_categories: int = 10, n_tenants: int = 5, exponent: float = 1.1,
-                             taste: float = 0.8, days: float = 60.0, random_state: int = 0) -> pd.DataFrame:
+def marketplace_interactions(
+    n_interactions: int = 10_000,
+    n_users: int = 500,
+    n_items: int = 300,
+    n_categories: int = 10,
+    n_tenants: int = 5,
+    exponent: float = 1.1,
+    taste: float = 0.8,
+    days: float = 60.0,
+    random_state: int = 0,
+) -> pd.DataFrame:
     """Columns user_id, item_id, category, tenant_id, event_type, timestamp (epoch seconds).
 
     Item i's popularity falls as rank^-exponent; with probability `taste` a user picks within one of
@@ -35,11 +43,13 @@ def marketplace_interactions(n_interactions: int = 10_000, n_users: int = 500, n
             weights = popularity[members] / popularity[members].sum()
             items[rows] = rng.choice(members, size=len(rows), p=weights)
     start = 1_700_000_000
-    return pd.DataFrame({
-        "user_id": [f"u{user}" for user in users],
-        "item_id": [f"p{item}" for item in items],
-        "category": [f"c{category}" for category in item_category[items]],
-        "tenant_id": [f"t{tenant}" for tenant in item_tenant[items]],
-        "event_type": rng.choice(EVENT_TYPES, size=n_interactions, p=EVENT_SHARES),
-        "timestamp": np.sort(start + rng.random(n_interactions) * days * 86400).astype(np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{user}" for user in users],
+            "item_id": [f"p{item}" for item in items],
+            "category": [f"c{category}" for category in item_category[items]],
+            "tenant_id": [f"t{tenant}" for tenant in item_tenant[items]],
+            "event_type": rng.choice(EVENT_TYPES, size=n_interactions, p=EVENT_SHARES),
+            "timestamp": np.sort(start + rng.random(n_interactions) * days * 86400).astype(np.int64),
+        }
+    )

@@ -67,8 +67,13 @@ class LoggedEvaluation:
     model_run_ids: dict[str, str]
 
 
-def log_evaluation(runs: Sequence[ModelRun], evaluation_table: pd.DataFrame, context: Mapping[str, object],
-                   k: int = 10, experiment: str = EXPERIMENT) -> LoggedEvaluation:
+def log_evaluation(
+    runs: Sequence[ModelRun],
+    evaluation_table: pd.DataFrame,
+    context: Mapping[str, object],
+    k: int = 10,
+    experiment: str = EXPERIMENT,
+) -> LoggedEvaluation:
     """Log one evaluation; `context` holds the protocol settings and data versions (input file hash,
     Delta table versions...), recorded as parameters and tags of every run."""
     mlflow = _mlflow()
@@ -77,13 +82,17 @@ def log_evaluation(runs: Sequence[ModelRun], evaluation_table: pd.DataFrame, con
     for model_run in runs:
         by_model.setdefault(model_run.model_name, []).append(model_run)
     experiment_key = experiment_id(experiment)
-    with mlflow.start_run(experiment_id=experiment_key,
-                          run_name=f"evaluate {context.get('dataset', '')} {context.get('protocol', '')}".strip(),
-                          tags={"marketlake.kind": "evaluation", **context_params}) as parent:
+    with mlflow.start_run(
+        experiment_id=experiment_key,
+        run_name=f"evaluate {context.get('dataset', '')} {context.get('protocol', '')}".strip(),
+        tags={"marketlake.kind": "evaluation", **context_params},
+    ) as parent:
         mlflow.log_params(context_params)
         _log_table(mlflow, evaluation_table)
-        child_ids = {name: _log_model(mlflow, experiment_key, name, model_runs, context_params, k)
-                     for name, model_runs in by_model.items()}
+        child_ids = {
+            name: _log_model(mlflow, experiment_key, name, model_runs, context_params, k)
+            for name, model_runs in by_model.items()
+        }
     return LoggedEvaluation(parent.info.run_id, child_ids)
 
 
@@ -95,15 +104,28 @@ def _log_table(mlflow, evaluation_table: pd.DataFrame) -> None:
     mlflow.log_text(evaluation_table.to_string(index=False, float_format="{:.4f}".format), "evaluation.txt")
 
 
-def _log_model(mlflow, experiment_key: str, name: str, model_runs: Sequence[ModelRun], context: Mapping[str, str],
-               k: int) -> str:
+def _log_model(
+    mlflow, experiment_key: str, name: str, model_runs: Sequence[ModelRun], context: Mapping[str, str], k: int
+) -> str:
     final = model_runs[-1]
-    with mlflow.start_run(experiment_id=experiment_key, run_name=name, nested=True,
-                          tags={"marketlake.kind": "model", "model": name, "trained_on_split": final.split,
-                                **context}) as child:
-        mlflow.log_params({**context, "model": name,
-                           **{f"{run.split}/{key}": value for run in model_runs for key, value in run.params.items()}})
-        metrics = {f"{run.split}/{metric_name(key)}": value for run in model_runs for key, value in run.metrics.items()}
+    with mlflow.start_run(
+        experiment_id=experiment_key,
+        run_name=name,
+        nested=True,
+        tags={"marketlake.kind": "model", "model": name, "trained_on_split": final.split, **context},
+    ) as child:
+        mlflow.log_params(
+            {
+                **context,
+                "model": name,
+                **{f"{run.split}/{key}": value for run in model_runs for key, value in run.params.items()},
+            }
+        )
+        metrics = {
+            f"{run.split}/{metric_name(key)}": value
+            for run in model_runs
+            for key, value in run.metrics.items()
+        }
         means = pd.DataFrame([run.metrics for run in model_runs]).mean()
         metrics.update({metric_name(key): float(value) for key, value in means.items()})
         metrics[VALIDATION_TAG] = float(np.mean([run.validation for run in model_runs]))
@@ -155,8 +177,9 @@ def register(registered_model: str, run_id: str, validation: float) -> Registrat
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     source = f"{client.get_run(run_id).info.artifact_uri}/model"
-    version = client.create_model_version(registered_model, source=source, run_id=run_id,
-                                          tags={VALIDATION_TAG: repr(float(validation))})
+    version = client.create_model_version(
+        registered_model, source=source, run_id=run_id, tags={VALIDATION_TAG: repr(float(validation))}
+    )
     try:
         champion = client.get_model_version_by_alias(registered_model, CHAMPION)
         champion_validation = float(champion.tags[VALIDATION_TAG])

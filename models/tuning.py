@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.base import Recommender
-from models.evaluation import Ranking, evaluate
+from models.evaluation import Scoring
 from models.protocols import Split
 
 Grid = Mapping[str, Sequence[object]]
@@ -27,17 +27,21 @@ class Tuned:
     trials: list[tuple[dict[str, object], float]] = field(default_factory=list)
 
 
-def tune(build: Callable[..., Recommender], grid: Grid, validation: Split, k: int = 10,
-         ranking: Ranking = "full", metric: str = "ndcg", defaults: Mapping[str, object] | None = None) -> Tuned:
-    """Choose `build`'s keyword arguments from `grid` by `metric`@k on `validation`."""
-    metric_name = f"{metric}@{k}"
+def tune(
+    build: Callable[..., Recommender],
+    grid: Grid,
+    validation: Split,
+    scoring: Scoring = Scoring(),
+    defaults: Mapping[str, object] | None = None,
+) -> Tuned:
+    """Choose `build`'s keyword arguments from `grid` by `scoring.target` on `validation`."""
     cache: dict[tuple, tuple[Recommender, float]] = {}
 
     def trial(params: dict[str, object]) -> tuple[Recommender, float]:
         key = tuple(sorted(params.items()))
         if key not in cache:
             model = build(**params).fit(validation.train)
-            cache[key] = (model, evaluate(model, validation, k, ranking)[metric_name])
+            cache[key] = (model, scoring(model, validation)[scoring.target])
         return cache[key]
 
     best = {**(defaults or {}), **{name: values[0] for name, values in grid.items()}}

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from models.base import Recommender
 from models.data import Interactions, from_frame, load_interactions
-from models.evaluation import evaluate_full, evaluate_sampled, sample_negatives, top_k
+from models.evaluation import Scoring, evaluate_full, evaluate_sampled, sample_negatives, top_k
 from models.metrics import average_precision, coverage, hit_rate, ndcg, novelty, popularity_bias, recall
 from models.protocols import Split, kfold, leave_last_out, time_split
 from models.synthetic import marketplace_interactions
@@ -45,11 +45,13 @@ class FixedScores(Recommender):
 def test_metrics_match_hand_computation():
     hits = np.array([[True, False, True], [False, True, False], [False, False, False]])
     relevant = np.array([2, 4, 1])
-    assert ndcg(hits, relevant) == pytest.approx([
-        (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3)),
-        (1 / math.log2(3)) / (1 + 1 / math.log2(3) + 1 / math.log2(4)),
-        0.0,
-    ])
+    assert ndcg(hits, relevant) == pytest.approx(
+        [
+            (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3)),
+            (1 / math.log2(3)) / (1 + 1 / math.log2(3) + 1 / math.log2(4)),
+            0.0,
+        ]
+    )
     assert recall(hits, relevant) == pytest.approx([1.0, 0.25, 0.0])
     assert hit_rate(hits, relevant) == pytest.approx([1.0, 1.0, 0.0])
     assert average_precision(hits, relevant) == pytest.approx([(1 + 2 / 3) / 2, (1 / 2) / 3, 0.0])
@@ -109,8 +111,12 @@ def test_kfold_parts_are_disjoint_and_cover_the_log():
 def tiny_split() -> Split:
     # One user; items 0..4. Train has item 0; the user's targets are items 1 and 3.
     data = log([("u", "i0", 0), ("u", "i1", 1), ("u", "i2", 2), ("u", "i3", 3), ("u", "i4", 4)])
-    return Split("tiny", data.subset(np.array([True, False, False, False, False])),
-                 data.subset(np.array([False, True, False, True, False])), "leave-last-out")
+    return Split(
+        "tiny",
+        data.subset(np.array([True, False, False, False, False])),
+        data.subset(np.array([False, True, False, True, False])),
+        "leave-last-out",
+    )
 
 
 def test_full_ranking_excludes_training_items_and_matches_hand_ndcg():
@@ -160,6 +166,15 @@ def test_sampled_negatives_are_distinct_unseen_and_fixed_by_the_seed():
     assert not np.array_equal(drawn, sample_negatives(split, negatives=100, seed=6)[2])
 
 
+def test_scoring_passes_its_sampling_settings_on():
+    split = leave_last_out(from_frame(marketplace_interactions(2_000, 100, 300, random_state=10)))
+    model = FixedScores(row=list(np.linspace(0, 1, split.train.n_items)))
+    # With 5 negatives every positive is among the 6 candidates, so always in the top 10.
+    assert Scoring(k=10, ranking="sampled", negatives=5)(model, split)["hr@10"] == 1.0
+    assert Scoring(k=10, ranking="sampled", negatives=100)(model, split)["hr@10"] < 1.0
+    assert Scoring(k=5).target == "ndcg@5"
+
+
 # ---------------------------------------------------------------- input formats and the CLI
 
 
@@ -173,8 +188,11 @@ def interaction_files(tmp_path):
         for row in frame.itertuples():
             stream.write(f"{row.user_id[1:]}\t{row.item_id[1:]}\t4\t{row.timestamp}\n")
     sequence = tmp_path / "sequences.txt"
-    sequence.write_text("".join(f"{user} {' '.join(group['item_id'])}\n"
-                                for user, group in frame.groupby("user_id", sort=False)))
+    sequence.write_text(
+        "".join(
+            f"{user} {' '.join(group['item_id'])}\n" for user, group in frame.groupby("user_id", sort=False)
+        )
+    )
     return {"csv": csv, "movielens": movielens, "sequence": sequence}
 
 
@@ -195,10 +213,21 @@ def test_evaluate_command_prints_one_table_for_every_model(interaction_files, in
     from orchestration.cli import app
 
     output = tmp_path / "table.csv"
-    result = CliRunner().invoke(app, [
-        "evaluate", "--interactions", str(interaction_files[input_format]), "--format", input_format,
-        "--models", "item_pop,category_pop,ease", "--no-mlflow", "--output", str(output),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--interactions",
+            str(interaction_files[input_format]),
+            "--format",
+            input_format,
+            "--models",
+            "item_pop,category_pop,ease",
+            "--no-mlflow",
+            "--output",
+            str(output),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(output)
     expected = {"item_pop", "ease", "blend"} | ({"category_pop"} if input_format == "csv" else set())
@@ -218,7 +247,8 @@ def test_evaluate_command_names_a_bad_option():
 def test_evaluate_command_rejects_unknown_models(interaction_files):
     from orchestration.cli import app
 
-    result = CliRunner().invoke(app, ["evaluate", "-i", str(interaction_files["csv"]), "--models", "magic",
-                                      "--no-mlflow"])
+    result = CliRunner().invoke(
+        app, ["evaluate", "-i", str(interaction_files["csv"]), "--models", "magic", "--no-mlflow"]
+    )
     assert result.exit_code == 2
     assert "magic" in result.output

@@ -43,10 +43,12 @@ def ranking(model: Recommender, data: Interactions, user: str) -> list[str]:
 def blocks(n_users: int = 20, n_items: int = 10, held_out: str = "i4") -> Interactions:
     """Users u0..u9 use items i0..i4, users u10..u19 items i5..i9; u0 has not met `held_out` yet."""
     half_users, half_items = n_users // 2, n_items // 2
-    rows = [(f"u{user}", f"i{item}", 0)
-            for user in range(n_users)
-            for item in (range(half_items) if user < half_users else range(half_items, n_items))
-            if not (user == 0 and f"i{item}" == held_out)]
+    rows = [
+        (f"u{user}", f"i{item}", 0)
+        for user in range(n_users)
+        for item in (range(half_items) if user < half_users else range(half_items, n_items))
+        if not (user == 0 and f"i{item}" == held_out)
+    ]
     return frame(rows)
 
 
@@ -54,8 +56,17 @@ def blocks(n_users: int = 20, n_items: int = 10, held_out: str = "i4") -> Intera
 
 
 def test_item_popularity_orders_by_distinct_users():
-    data = frame([("a", "x", 0), ("b", "x", 0), ("c", "x", 0), ("a", "y", 0), ("b", "y", 0), ("a", "z", 0),
-                  ("a", "z", 1)])
+    data = frame(
+        [
+            ("a", "x", 0),
+            ("b", "x", 0),
+            ("c", "x", 0),
+            ("a", "y", 0),
+            ("b", "y", 0),
+            ("a", "z", 0),
+            ("a", "z", 1),
+        ]
+    )
     assert ranking(ItemPopularity().fit(data), data, "c") == ["x", "y", "z"]
 
 
@@ -70,8 +81,14 @@ def test_decayed_popularity_prefers_recent_interest():
 
 def test_group_popularity_puts_the_users_groups_first():
     rows = [(f"u{n}", "blockbuster", "films", "s1") for n in range(6)]
-    rows += [("fan", "novel", "books", "s2"), ("x", "novel", "books", "s2"), ("fan", "atlas", "books", "s2"),
-             ("y", "cookbook", "books", "s2"), ("z", "cookbook", "books", "s2"), ("w", "cookbook", "books", "s2")]
+    rows += [
+        ("fan", "novel", "books", "s2"),
+        ("x", "novel", "books", "s2"),
+        ("fan", "atlas", "books", "s2"),
+        ("y", "cookbook", "books", "s2"),
+        ("z", "cookbook", "books", "s2"),
+        ("w", "cookbook", "books", "s2"),
+    ]
     data = frame(rows, columns=("user", "item", "category", "tenant"))
     assert ranking(CategoryPopularity(prior=0.05).fit(data), data, "fan")[0] == "cookbook"
     assert ranking(TenantPopularity(prior=0.05).fit(data), data, "fan")[0] == "cookbook"
@@ -94,8 +111,11 @@ def test_temporal_popularity_prefers_items_popular_while_the_user_was_active():
 # ---------------------------------------------------------------- collaborative models
 
 
-@pytest.mark.parametrize("model", [ImplicitALS(factors=4, regularization=0.01, iterations=20, num_threads=1),
-                                   EASE(l2=1.0)], ids=["als", "ease"])
+@pytest.mark.parametrize(
+    "model",
+    [ImplicitALS(factors=4, regularization=0.01, iterations=20, num_threads=1), EASE(l2=1.0)],
+    ids=["als", "ease"],
+)
 def test_collaborative_models_recover_block_structure(model):
     data = blocks()
     scores = model.fit(data).score(np.array([int(np.flatnonzero(data.user_ids == "u0")[0])]))[0]
@@ -114,7 +134,9 @@ def test_als_is_reproducible_with_a_seed():
 @pytest.mark.parametrize("bought, viewed", [("a1", "b1"), ("b1", "a1")])
 def test_als_confidence_follows_event_weights(bought, viewed):
     # Two item families; the shopper bought from one and only glanced at the other.
-    rows = [(f"u{n}", f"{family}{item}", "view") for n, family in enumerate("ab" * 10) for item in range(1, 5)]
+    rows = [
+        (f"u{n}", f"{family}{item}", "view") for n, family in enumerate("ab" * 10) for item in range(1, 5)
+    ]
     rows += [("shopper", bought, "purchase"), ("shopper", viewed, "view")]
     data = frame(rows, columns=("user", "item", "event_type"))
     model = ImplicitALS(factors=2, regularization=0.1, iterations=20, num_threads=1).fit(data)
@@ -155,13 +177,17 @@ def test_sasrec_learns_a_deterministic_next_item():
     # Every user walks the cycle i0 -> i1 -> ... -> i7 -> i0 from a different start.
     rows = [(f"u{user}", f"i{(user + step) % 8}", step) for user in range(40) for step in range(12)]
     data = frame(rows)
-    model = SASRec(embedding_dim=16, blocks=1, max_length=8, epochs=60, learning_rate=0.01, dropout=0.0,
-                   random_state=0).fit(data)
+    model = SASRec(
+        embedding_dim=16, blocks=1, max_length=8, epochs=60, learning_rate=0.01, dropout=0.0, random_state=0
+    ).fit(data)
     users = np.arange(data.n_users)
     predicted = model.score(users).argmax(axis=1)
-    last = np.array([data.frame[data.frame["user"] == user].sort_values("timestamp")["item"].iloc[-1]
-                     for user in users])
-    expected = np.array([list(data.item_ids).index(f"i{(int(data.item_ids[item][1:]) + 1) % 8}") for item in last])
+    last = np.array(
+        [data.frame[data.frame["user"] == user].sort_values("timestamp")["item"].iloc[-1] for user in users]
+    )
+    expected = np.array(
+        [list(data.item_ids).index(f"i{(int(data.item_ids[item][1:]) + 1) % 8}") for item in last]
+    )
     assert (predicted == expected).mean() >= 0.9
 
 
@@ -170,8 +196,9 @@ def test_sasrec_sampled_softmax_path_trains():
     from models.sequential import SASRec
 
     data = from_frame(marketplace_interactions(1_500, 60, 200, random_state=2))
-    model = SASRec(embedding_dim=8, blocks=1, max_length=10, epochs=2, full_softmax_items=50,
-                   sampled_negatives=32).fit(data)
+    model = SASRec(
+        embedding_dim=8, blocks=1, max_length=10, epochs=2, full_softmax_items=50, sampled_negatives=32
+    ).fit(data)
     scores = model.score(np.arange(5))
     assert scores.shape == (5, data.n_items) and np.isfinite(scores).all()
 
@@ -202,7 +229,9 @@ def truth_of(split) -> np.ndarray:
 def test_tune_picks_the_better_value_on_validation():
     data = from_frame(marketplace_interactions(2_000, 80, 60, random_state=5))
     validation = random_holdout(data, seed=3)
-    tuned = tune(lambda good: Knob(good=good, truth=truth_of(validation)), {"good": [False, True]}, validation)
+    tuned = tune(
+        lambda good: Knob(good=good, truth=truth_of(validation)), {"good": [False, True]}, validation
+    )
     assert tuned.params == {"good": True}
     assert len(tuned.trials) == 2
 

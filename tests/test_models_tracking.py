@@ -58,7 +58,12 @@ def test_index_kind_follows_catalogue_size():
     assert choose_kind(50_000) == "hnsw"
     assert choose_kind(5_000_000) == "ivf"
     small = build_index(np.eye(4, dtype=np.float32))
-    assert small.kind == "flat" and small.search(np.eye(4, dtype=np.float32), 1).ravel().tolist() == [0, 1, 2, 3]
+    assert small.kind == "flat" and small.search(np.eye(4, dtype=np.float32), 1).ravel().tolist() == [
+        0,
+        1,
+        2,
+        3,
+    ]
 
 
 # ---------------------------------------------------------------- MLflow
@@ -70,18 +75,26 @@ def test_evaluation_is_logged_with_data_version_metrics_and_artifacts(tracking_s
     from models import tracking
 
     data, runs, evaluation = evaluated
-    context = {"protocol": "leave-last-out", "dataset": "synthetic", "data_sha256": "abc123",
-               "data_fingerprint": data.fingerprint()}
+    context = {
+        "protocol": "leave-last-out",
+        "dataset": "synthetic",
+        "data_sha256": "abc123",
+        "data_fingerprint": data.fingerprint(),
+    }
     logged = tracking.log_evaluation(runs, evaluation, context)
     client = mlflow.MlflowClient()
     parent = client.get_run(logged.parent_run_id)
     assert parent.data.params["data_sha256"] == "abc123"
-    assert {artifact.path for artifact in client.list_artifacts(logged.parent_run_id)} >= {"evaluation.csv",
-                                                                                          "evaluation.txt"}
+    assert {artifact.path for artifact in client.list_artifacts(logged.parent_run_id)} >= {
+        "evaluation.csv",
+        "evaluation.txt",
+    }
     als = client.get_run(logged.model_run_ids["als"])
     assert als.data.tags["data_fingerprint"] == data.fingerprint()
     assert "leave-last-out/factors" in als.data.params
-    assert als.data.metrics["ndcg_at_10"] == pytest.approx(evaluation.set_index("model").loc["als", "ndcg@10"])
+    assert als.data.metrics["ndcg_at_10"] == pytest.approx(
+        evaluation.set_index("model").loc["als", "ndcg@10"]
+    )
     assert als.data.metrics["faiss_recall_at_10"] >= 0.95
     folders = {artifact.path for artifact in client.list_artifacts(logged.model_run_ids["als"])}
     assert folders >= {"model", "embeddings", "faiss"}
@@ -101,8 +114,12 @@ def test_a_new_version_becomes_champion_only_when_it_beats_the_champion(tracking
     worse = tracking.register(name, run_id, validation=0.25)
     equal = tracking.register(name, run_id, validation=0.30)
     better = tracking.register(name, run_id, validation=0.31)
-    assert (first.alias, worse.alias, equal.alias, better.alias) == ("champion", "challenger", "challenger",
-                                                                     "champion")
+    assert (first.alias, worse.alias, equal.alias, better.alias) == (
+        "champion",
+        "challenger",
+        "challenger",
+        "champion",
+    )
     client = MlflowClient()
     assert str(client.get_model_version_by_alias(name, "champion").version) == better.version
     assert str(client.get_model_version_by_alias(name, "challenger").version) == equal.version
@@ -116,12 +133,16 @@ def test_evaluate_command_logs_and_registers(tracking_store, tmp_path):
 
     events = tmp_path / "events.csv"
     marketplace_interactions(2_000, 100, 80, random_state=12).to_csv(events, index=False)
-    result = CliRunner().invoke(app, ["evaluate", "-i", str(events), "--models", "item_pop,ease",
-                                      "--register-as", "cli-recommender"])
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "-i", str(events), "--models", "item_pop,ease", "--register-as", "cli-recommender",
+         "--data-version", "silver.events=12"],
+    )
     assert result.exit_code == 0, result.output
     version = mlflow.MlflowClient().get_model_version_by_alias("cli-recommender", "champion")
     logged = mlflow.get_run(version.run_id)
     assert logged.data.params["data_sha256"] == hashlib.sha256(events.read_bytes()).hexdigest()
     assert logged.data.params["model"] in {"item_pop", "ease", "blend"}
+    assert logged.data.params["data_version_silver.events"] == "12"
     runs = mlflow.search_runs(experiment_names=["marketlake-models"], filter_string="tags.model = 'ease'")
     assert len(runs) == 1 and runs["tags.mlflow.parentRunId"].notna().all()
