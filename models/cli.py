@@ -81,6 +81,7 @@ def evaluate(
     from models.data import load_interactions
     from models.evaluation import Scoring
 
+    versions = dict(_key_value(item) for item in data_version or [])
     if protocol is Protocol.movielens_folds:
         if path is None:
             raise typer.BadParameter(
@@ -128,8 +129,8 @@ def evaluate(
     if output:
         evaluation.to_csv(output, index=False)
     if mlflow:
-        versions = dict(_key_value(item) for item in data_version or [])
-        _log(runs, evaluation, protocol, {**data_source, **versions}, k, ranking, negatives, seed, register_as)
+        data_source = {**data_source, **versions}
+        _log(runs, evaluation, protocol, data_source, k, ranking, negatives, seed, register_as)
 
 
 def _key_value(item: str) -> tuple[str, str]:
