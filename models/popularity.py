@@ -113,7 +113,8 @@ class TemporalPopularity(Recommender):
     bandwidth_days: float = 7.0
     max_bins: int = 512
     user_bins: sp.csr_matrix = field(init=False, repr=False)
-    smoothed: np.ndarray = field(init=False, repr=False)
+    bin_items: sp.csr_matrix = field(init=False, repr=False)
+    kernel: np.ndarray = field(init=False, repr=False)
 
     def fit(self, train: Interactions) -> Self:
         timestamps = train.frame["timestamp"].to_numpy(np.float64)
@@ -122,8 +123,8 @@ class TemporalPopularity(Recommender):
         n_bins = int(span // bin_seconds) + 1
         bins = ((timestamps - start) // bin_seconds).astype(np.int64)
         ones = np.ones(len(bins), np.float32)
-        item_bins = sp.csr_matrix(
-            (ones, (train.frame["item"].to_numpy(), bins)), shape=(train.n_items, n_bins)
+        self.bin_items = sp.csr_matrix(
+            (ones, (bins, train.frame["item"].to_numpy())), shape=(n_bins, train.n_items)
         )
         users = sp.csr_matrix((ones, (train.frame["user"].to_numpy(), bins)), shape=(train.n_users, n_bins))
         self.user_bins = (
@@ -131,9 +132,10 @@ class TemporalPopularity(Recommender):
         ).tocsr()
         centres = np.arange(n_bins)
         width = self.bandwidth_days * 86400.0 / bin_seconds
-        kernel = np.exp(-0.5 * ((centres[:, None] - centres[None, :]) / width) ** 2).astype(np.float32)
-        self.smoothed = np.asarray(kernel @ item_bins.T.toarray(), dtype=np.float32)
+        self.kernel = np.exp(-0.5 * ((centres[:, None] - centres[None, :]) / width) ** 2).astype(np.float32)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray(self.user_bins[users] @ self.smoothed, dtype=np.float32)
+        # (users x bins) x (bins x bins) x (bins x items), never a dense bins x items matrix.
+        presence = np.asarray(self.user_bins[users] @ self.kernel, dtype=np.float32)
+        return np.asarray((self.bin_items.T @ presence.T).T, dtype=np.float32)
