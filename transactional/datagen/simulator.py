@@ -1,17 +1,19 @@
 """Simulated shoppers and seller staff driving the real HTTP API (asyncio + httpx).
 
-Each shopper signs up (or signs in), gets latent preferences from the behaviour model
-(transactional.datagen.model) and runs sessions: browse a category, search when a search API
-is there, view products following the same Markov next-view step as the generator, add to
+Each shopper signs in (signing up first when new), gets latent preferences from the behaviour model
+(transactional.datagen.model) and runs sessions: fetch recommendations and search when those
+APIs are there (found in /openapi.json), browse a category, view products following the same Markov next-view step as the generator, add to
 cart, check out and pay (some payments are declined on purpose and retried), review what was
 delivered, and post the session's shopper events. Seller staff of the loaded marketplace pack,
 ship and deliver paid orders. Every request is timed per endpoint, so this is also the load
-generator: the report has requests/s, errors and latency percentiles per endpoint.
+generator: the report has requests/s, errors and latency percentiles per endpoint (a new
+shopper's first sign-in answers 401 before it signs up, and counts as an error).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import defaultdict
@@ -166,7 +168,7 @@ async def load_catalog(api: Api, per_category: int = 48) -> Catalog:
 
 class Shopper:
     def __init__(self, index: int, api: Api, catalog: Catalog, model: BehaviourModel, seed: int,
-                 search_url: str | None, email_domain: str) -> None:
+                 search_url: str | None, recommend_url: str | None, email_domain: str) -> None:
         self.api, self.catalog, self.model = api, catalog, model
         self.rng = np.random.default_rng([seed, index])
         self.email = f"shopper{index}@{email_domain}"
@@ -174,7 +176,7 @@ class Shopper:
         self.root_preference = dict(zip(roots, self.rng.dirichlet(np.full(len(roots), model.category_concentration)),
                                         strict=True))
         self.band_centre = float(np.clip(2 + 1.1 * self.rng.normal(), 0, 4))
-        self.search_url = search_url
+        self.search_url, self.recommend_url = search_url, recommend_url
         self.headers: dict[str, str] = {}
         self.reviewed: set[str] = set()
         self.events: list[dict] = []
@@ -228,6 +230,9 @@ class Shopper:
 
     async def session(self, think_seconds: float, deadline: float) -> None:
         m, api, session_id = self.model, self.api, f"sim-{uuid.uuid4().hex[:12]}"
+        if self.recommend_url:
+            await api.call("GET", "/v1/recommendations", f"{self.recommend_url}/v1/recommendations",
+                           headers=self.headers, params={"limit": 10})
         leaf = self._preferred_leaf()
         await api.call("GET", "/v1/storefront/products", "/v1/storefront/products",
                        params={"category": leaf, "limit": 24})
@@ -338,13 +343,16 @@ class Shopper:
 NEXT_STATUS = {"PAID": "PACKED", "PACKED": "SHIPPED", "SHIPPED": "DELIVERED"}
 
 
-async def staff_member(api: Api, login: str, deadline: float) -> None:
-    """A seller's staff: packs paid orders, ships packed ones, and (as the carrier) delivers them."""
+async def staff_member(api: Api, login: str, shoppers_done: asyncio.Event) -> None:
+    """A seller's staff: packs paid orders, ships packed ones, and (as the carrier) delivers them,
+    until the shoppers are done, then once more for the orders placed last."""
     response = await api.call("POST", "/v1/auth/login", "/v1/auth/login", json={"login": login, "password": DEMO_PASSWORD})
     if response is None or response.status_code != 200:
         return
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    while time.monotonic() < deadline:
+    last_pass = False
+    while not last_pass:
+        last_pass = shoppers_done.is_set()
         for status, target in NEXT_STATUS.items():
             listed = await api.call("GET", "/v1/tenant/orders", "/v1/tenant/orders", headers=headers,
                                     params={"status": status, "limit": 20})
@@ -356,12 +364,14 @@ async def staff_member(api: Api, login: str, deadline: float) -> None:
                                        json={"status": target})
                 if moved is not None and moved.status_code == 200:
                     api.recorder.counters["orders_moved_by_staff"] += 1
-        await asyncio.sleep(STAFF_POLL_SECONDS)
+        if not last_pass:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(shoppers_done.wait(), STAFF_POLL_SECONDS)
 
 
-async def _has_search(api: Api, url: str) -> bool:
+async def _paths(api: Api, url: str) -> set[str]:
     response = await api.call("GET", "/openapi.json", f"{url}/openapi.json")
-    return response is not None and response.status_code == 200 and "/v1/search" in response.json().get("paths", {})
+    return set(response.json().get("paths", {})) if response is not None and response.status_code == 200 else set()
 
 
 async def simulate(api_url: str, *, shoppers: int, duration: float, seed: int, rate: float | None = None,
@@ -378,14 +388,20 @@ async def simulate(api_url: str, *, shoppers: int, duration: float, seed: int, r
         catalog = await load_catalog(api)
         if not catalog.leaf_slugs:
             raise RuntimeError(f"the API at {api_url} lists no products: load a marketplace first")
-        if search_url is None and await _has_search(api, api_url):
+        paths = await _paths(api, api_url)
+        if search_url is None and "/v1/search" in paths:
             search_url = api_url
+        if search_url is not None and search_url != api_url:
+            paths |= await _paths(api, search_url)
+        recommend_url = (search_url or api_url) if "/v1/recommendations" in paths else None
         domain = f"sim-{seed}.shoppers.example.com"
-        actors = [Shopper(i, api, catalog, model, seed, search_url, domain).run(deadline, think_seconds)
-                  for i in range(shoppers)]
-        if dataset is not None:
-            actors += [staff_member(api, login, deadline) for login in seller_admin_emails(*dataset)[:max_staff]]
-        await asyncio.gather(*actors)
+        shoppers_done = asyncio.Event()
+        logins = seller_admin_emails(*dataset)[:max_staff] if dataset is not None else []
+        staff = [asyncio.create_task(staff_member(api, login, shoppers_done)) for login in logins]
+        await asyncio.gather(*(Shopper(i, api, catalog, model, seed, search_url, recommend_url, domain)
+                               .run(deadline, think_seconds) for i in range(shoppers)))
+        shoppers_done.set()
+        await asyncio.gather(*staff)
         return recorder.report(time.monotonic() - started, shoppers)
 
 
