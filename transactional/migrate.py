@@ -12,5 +12,5 @@ def alembic_config() -> Config:
     return Config(str(ALEMBIC_INI))
 
 
-def upgrade(revision: str = "heads") -> None:
+def upgrade(revision: str = "head") -> None:
     command.upgrade(alembic_config(), revision)

@@ -3,7 +3,7 @@
 Platform data: row-level security lets only the platform scope read or write it.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -15,7 +15,7 @@ applied by functions the post-hook calls rather than once here. The functions ru
 does not hide the marts from dbt's tests when the owner is not a superuser.
 
 Revision ID: 0009
-Revises: 0002
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0002"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
