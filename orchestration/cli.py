@@ -72,7 +72,7 @@ def db_url() -> None:
 
 
 @db_app.command("migrate")
-def db_migrate(revision: str = typer.Argument("heads", help="Alembic revision to upgrade to")) -> None:
+def db_migrate(revision: str = typer.Argument("head", help="Alembic revision to upgrade to")) -> None:
     """Apply Alembic migrations (starting the embedded server when needed)."""
     from transactional.migrate import upgrade
 
@@ -129,6 +129,29 @@ def demo(
 
     run_demo(serve=serve, scale=scale, seed=seed, shoppers=shoppers, simulate_seconds=simulate_seconds,
              api_port=port, console=console)
+
+
+@app.command("dagster")
+def dagster_ui(
+    host: str = typer.Option("127.0.0.1", help="interface of the Dagster UI"),
+    port: int = typer.Option(3000, help="port of the Dagster UI"),
+) -> None:
+    """Serve the Dagster UI with its daemon (sensors, schedules) on every pipeline's definitions."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from orchestration.resources import prepare_dagster_home
+    from transactional.migrate import upgrade
+
+    upgrade()
+    home = prepare_dagster_home()
+    root = Path(__file__).resolve().parents[1]
+    console.print(f"Dagster UI on http://{host}:{port}  (DAGSTER_HOME={home})")
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"),
+               "-h", host, "-p", str(port)]
+    raise typer.Exit(subprocess.call(command, cwd=root, env={**os.environ, "DAGSTER_HOME": str(home)}))
 
 
 @app.command("api")

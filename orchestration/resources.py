@@ -112,3 +112,31 @@ def resources() -> dict[str, object]:
         "dbt": dbt_cli(),
         "notifier": Notifier(path=str(notifications_path())),
     }
+
+
+# Transient failures (a busy database, a restarted Spark server) get three more tries, 15 s, 30 s
+# and 60 s later, jittered so parallel steps do not retry in lockstep.
+RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def analytics_start_date() -> str:
+    """First day of the daily partitions (MARKETLAKE_ANALYTICS_START_DATE; generated histories
+    reach back a year before 2026-11-02)."""
+    return os.environ.get("MARKETLAKE_ANALYTICS_START_DATE", "2025-10-01")
+
+
+# Dated data (shopper events, searches) is loaded and backfilled one UTC day at a time; one run
+# may cover a range of days (a backfill or a sensor run after a burst of late events).
+DAILY = dg.DailyPartitionsDefinition(start_date=analytics_start_date(), end_offset=1)
+
+
+def prepare_dagster_home() -> Path:
+    """DAGSTER_HOME under MARKETLAKE_HOME: runs, events and schedules in local SQLite files, or in
+    PostgreSQL (MARKETLAKE_DAGSTER_DATABASE_URL, via dagster-postgres) when MARKETLAKE_ENV=prod.
+    Telemetry stays off: the platform sends nothing out."""
+    home = get_settings().home_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    storage = ("storage:\n  postgres:\n    postgres_url:\n      env: MARKETLAKE_DAGSTER_DATABASE_URL\n"
+               if environment() == "prod" else "")
+    (home / "dagster.yaml").write_text(f"telemetry:\n  enabled: false\n{storage}")
+    return home
