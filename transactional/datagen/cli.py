@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -89,7 +89,7 @@ def import_olist_command(
     console.print(_table("written (0 = already there)", summary.written))
 
 
-class InteractionFormat(str, Enum):
+class InteractionFormat(StrEnum):
     csv = "csv"
     movielens = "movielens"
     sequence = "sequence"

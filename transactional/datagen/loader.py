@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from transactional.datagen.data import MarketplaceData
 from transactional.datagen.progress import Progress
 from transactional.db import PLATFORM, AccessContext, acting_as, session_scope
-from transactional.models import OrderStatus, PaymentStatus, Plan, Product, Role, Sku, Tenant, User, Warehouse
+from transactional.models import OrderStatus, PaymentStatus, Plan, Product, Role, Sku, Tenant, User
 from transactional.services import auth, catalog, events, history, inventory, tenancy
 from transactional.services.kyc import get_kyc_provider
 from transactional.services.security import hash_password
