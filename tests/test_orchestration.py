@@ -128,7 +128,7 @@ def test_the_whole_graph_materialises_and_a_failing_gate_stops_downstream(migrat
     market = tiny_marketplace(tmp_path / "lakehouse")
     try:
         first, last = (market.data.events["occurred_at"].min().date(), market.data.events["occurred_at"].max().date())
-        refresh = definitions.get_job_def("refresh")
+        refresh = definitions.resolve_job_def("refresh")
         tags = {"dagster/asset_partition_range_start": first.isoformat(),
                 "dagster/asset_partition_range_end": last.isoformat()}
         with dg.instance_for_test() as instance:

@@ -15,7 +15,11 @@ from transactional.api.deps import SELLER_ROLES, CurrentUser, PlatformAdmin, Ses
 from transactional.errors import Forbidden, NotFound
 from transactional.models import Role
 from transactional.services.dashboards import (
-    Dashboard, DashboardFilters, build_platform_dashboard, build_seller_dashboard, stored_seller_dashboard,
+    Dashboard,
+    DashboardFilters,
+    build_platform_dashboard,
+    build_seller_dashboard,
+    stored_seller_dashboard,
 )
 
 router = APIRouter(tags=["dashboards"])

@@ -34,16 +34,16 @@ SCHEMAS = ("analytics", "seller_analytics", "platform_analytics")
 _SCOPE_LITERAL = SCOPE.replace("'", "''")
 _TENANT_LITERAL = CURRENT_TENANT.replace("'", "''")
 
-_SECURE = """
+_SECURE = f"""
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
     EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
     EXECUTE format('DROP POLICY IF EXISTS pipeline_owner ON %s', target);
     EXECUTE format('CREATE POLICY pipeline_owner ON %s FOR ALL TO %I USING (true) WITH CHECK (true)',
                    target, current_user);
     EXECUTE format('DROP POLICY IF EXISTS platform_all ON %s', target);
-    EXECUTE format('CREATE POLICY platform_all ON %s FOR SELECT TO PUBLIC USING ({scope} = ''platform'')', target);
+    EXECUTE format('CREATE POLICY platform_all ON %s FOR SELECT TO PUBLIC USING ({_SCOPE_LITERAL} = ''platform'')', target);
     EXECUTE format('GRANT SELECT ON %s TO marketlake_app', target);
-""".format(scope=_SCOPE_LITERAL)
+"""
 
 ISOLATE_BY_TENANT = f"""
 CREATE FUNCTION analytics.isolate_by_tenant(target regclass) RETURNS void
