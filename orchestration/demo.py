@@ -39,6 +39,7 @@ def user_interfaces(api_port: int) -> list[UserInterface]:
         UserInterface("Transactional API", [*cli, "api", "--port", str(api_port)], api_port, "/healthz", "/docs"),
         UserInterface("Search & recommendations API", [*cli, "serve", "--port", "8001"], 8001, "/healthz", "/docs"),
         UserInterface("MLflow", [*cli, "mlflow", "--port", "5000"], 5000, "/health", "/"),
+        UserInterface("Dagster", [*cli, "dagster", "--port", "3000"], 3000, "/server_info", "/"),
     ]
 
 
@@ -91,6 +92,8 @@ def _serve_until_interrupted(api: UserInterface, others: list[UserInterface], lo
         table = Table("service", "open")
         for interface in [api, *others]:
             table.add_row(interface.title, interface.url(interface.open_path))
+        table.add_row("Seller dashboard", api.url("/seller/dashboard"))
+        table.add_row("Admin dashboard", api.url("/admin/dashboard"))
         console.print(table)
         console.print(f"sign in as a seller: {seller} / {password}   logs: {log_dir}   (Ctrl-C stops everything)")
         try:
