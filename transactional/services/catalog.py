@@ -1025,7 +1025,6 @@ def import_products(
             changes.append(_Change(stored.id if stored else uuid.uuid4(), stored, after))
         errors.raise_if_any()
         written = _write(session, tenant_id, actor_user_id, changes, "import")
-    sku_count = len(rows)
     return ImportResult(
         rows=len(rows),
         products_created=written.products_created,
@@ -1033,7 +1032,7 @@ def import_products(
         products_unchanged=len(groups) - written.products_created - written.products_updated,
         skus_created=written.skus_created,
         skus_updated=written.skus_updated,
-        skus_unchanged=sku_count - written.skus_created - written.skus_updated,
+        skus_unchanged=len(rows) - written.skus_created - written.skus_updated,
     )
 
 
