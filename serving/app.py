@@ -89,7 +89,8 @@ def create_app(search: SearchService | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException):
-        return problem(request, exc.status_code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None))
+        return problem(request, exc.status_code, str(exc.detail), str(exc.detail),
+                       headers=getattr(exc, "headers", None))
 
     for router in ROUTERS:
         app.include_router(router)

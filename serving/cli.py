@@ -50,7 +50,8 @@ def build_search_index() -> None:
         total = count_browsable(connection)
     with _progress() as progress:
         task = progress.add_task("indexing products", total=total)
-        service.build(progress=lambda done: progress.advance(task, done), reuse=snapshot.load(service.snapshot_dir))
+        service.build(progress=lambda done: progress.advance(task, done),
+                      reuse=snapshot.load(service.snapshot_dir))
     service.save_snapshot()
     console.print(f"{len(service.engine.index)} products indexed; snapshot in {service.snapshot_dir}")
 
@@ -61,11 +62,13 @@ class LabelSource(StrEnum):
 
 
 def export_search_set(
-    out: Path = typer.Option(..., help="directory for products.jsonl, queries.csv, judgments.csv (+ interactions.csv)"),
+    out: Path = typer.Option(..., help="directory for products.jsonl, queries.csv, judgments.csv"
+                                       " (+ interactions.csv)"),
     source: LabelSource = typer.Option(LabelSource.sessions, help="structure: catalog vocabulary; "
                                        "sessions: what shoppers did after searching"),
     max_queries: int = typer.Option(2000, min=1, help="queries to sample"),
-    test_share: float = typer.Option(0.2, min=0.01, max=1.0, help="sessions: latest share of searches used as queries"),
+    test_share: float = typer.Option(0.2, min=0.01, max=1.0,
+                                     help="sessions: latest share of searches used as queries"),
     seed: int = typer.Option(0, help="sampling seed"),
 ) -> None:
     """Export a labelled search set from the live database, for `marketlake evaluate-search`."""
@@ -85,7 +88,8 @@ def evaluate_search(
     products: Path = typer.Option(..., exists=True, dir_okay=False,
                                   help="JSONL or CSV: id,title,description,category,brand,price"),
     queries: Path = typer.Option(..., exists=True, dir_okay=False, help="JSONL or CSV: id,text[,user]"),
-    judgments: Path = typer.Option(..., exists=True, dir_okay=False, help="JSONL or CSV: query_id,product_id,grade"),
+    judgments: Path = typer.Option(..., exists=True, dir_okay=False,
+                                   help="JSONL or CSV: query_id,product_id,grade"),
     interactions: Path | None = typer.Option(None, exists=True, dir_okay=False,
                                              help="JSONL or CSV: user,product_id,weight (shopper history)"),
     k: int = typer.Option(10, min=1, help="nDCG cut-off"),
@@ -93,7 +97,7 @@ def evaluate_search(
 ) -> None:
     """Score BM25, semantic, hybrid and personalised hybrid search on a labelled set (nDCG@k)."""
     from serving.config import get_search_settings
-    from serving.search.evaluation import MODES, FileProblem, evaluate, read_labelled_set
+    from serving.search.evaluation import MODES, FileProblem, labelled_engine, read_labelled_set, score_modes
     from serving.search.vectors import shared_embedder
 
     try:
@@ -105,9 +109,9 @@ def evaluate_search(
     with _progress() as progress:
         indexing = progress.add_task("indexing products", total=len(labelled.products))
         searching = progress.add_task("searching", total=judged * len(MODES))
-        scores = evaluate(labelled, shared_embedder(), get_search_settings(), k=k,
-                          progress=lambda done: progress.advance(searching, done),
-                          index_progress=lambda done: progress.advance(indexing, done))
+        engine = labelled_engine(labelled, shared_embedder(), get_search_settings(),
+                                 progress=lambda done: progress.advance(indexing, done))
+        scores = score_modes(engine, labelled, k, progress=lambda done: progress.advance(searching, done))
     table = Table(title=f"{judged} judged queries, {len(labelled.products)} products")
     for column in ("mode", f"nDCG@{k}", "recall@100", "zero results", "queries scored"):
         table.add_column(column, justify="left" if column == "mode" else "right")

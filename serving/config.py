@@ -20,13 +20,14 @@ class SearchSettings(BaseSettings):
     relaxed_min_similarity: float = Field(0.3, description="cosine floor in the zero-result fallback")
     lexical_weight: float = Field(1.0, description="RRF weight of the lexical ranking")
     semantic_weight: float = Field(1.0, description="RRF weight of the semantic ranking")
-    affinity_weight: float = Field(0.15, description="re-ranking weight of user-item affinity")
-    popularity_weight: float = Field(0.05, description="re-ranking weight of popularity")
+    affinity_weight: float = Field(0.3, description="re-ranking weight of user-item affinity")
+    popularity_weight: float = Field(0.2, description="re-ranking weight of popularity")
     rating_weight: float = Field(0.05, description="re-ranking weight of the (Bayesian) rating")
     facet_size: int = Field(20, description="values listed per facet")
     refresh_seconds: float = Field(2.0, description="how often the change feed is read")
     popularity_days: int = Field(90, description="interactions counted into popularity at index build")
-    suggest_min_sessions: int = Field(3, description="sessions that must have searched a query before it is suggested")
+    suggest_min_sessions: int = Field(3, description="sessions that must have searched a query before it is"
+                                      " suggested")
     profile_events: int = Field(50, description="recent interactions making a shopper's profile")
     snapshot_dir: Path | None = Field(None, description="saved index; default MARKETLAKE_HOME/search")
     torch_threads: int = Field(1, description="threads per model call: requests already run in parallel, and "

@@ -18,7 +18,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the search index is loaded", responses={503: {"description": "not ready"}})
+@router.get("/readyz", summary="Readiness: the search index is loaded",
+            responses={503: {"description": "not ready"}})
 def readyz(request: Request) -> Readiness:
     service: SearchService = request.app.state.search
     if not service.ready:

@@ -111,7 +111,8 @@ def _page(query: str, result: SearchResult, with_facets: bool) -> SearchPage:
 def search(
     request: Request,
     principal: OptionalPrincipal,
-    q: Annotated[str, Query(max_length=200, description="what the shopper typed; empty lists the filtered catalog")] = "",
+    q: Annotated[str, Query(max_length=200,
+                            description="what the shopper typed; empty lists the filtered catalog")] = "",
     category: Annotated[list[Annotated[str, Field(pattern=CATEGORY_PATH, max_length=255)]], Query(
         description="category slug path(s); sub-categories match too")] = [],  # noqa: B006 (FastAPI reads it)
     tenant_id: Annotated[list[uuid.UUID], Query(description="store(s)")] = [],  # noqa: B006
@@ -136,7 +137,8 @@ def search(
         query=q, filters=filters, sort=sort, limit=limit, cursor=cursor, facets=facets,
         user_id=str(principal.user_id) if principal is not None else None,
     ))
-    SEARCHES.labels("relaxed" if result.relaxations and result.hits else "results" if result.hits else "empty").inc()
+    outcome = "empty" if not result.hits else "relaxed" if result.relaxations else "results"
+    SEARCHES.labels(outcome).inc()
     return _page(q, result, facets)
 
 

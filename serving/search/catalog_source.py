@@ -53,16 +53,18 @@ class Category:
     name: str
 
 
+def _ancestors(slug: str) -> list[str]:
+    segments = slug.split("/")
+    return ["/".join(segments[: depth + 1]) for depth in range(len(segments))]
+
+
 class CategoryNames:
     """Slug path -> names from the root ("fashion/shoes" -> ("Fashion", "Shoes"))."""
 
     def __init__(self, categories: Iterable[Category]) -> None:
         self.by_id = {category.id: category for category in categories}
         name_of = {category.slug: category.name for category in self.by_id.values()}
-        self._names = {
-            slug: tuple(name_of.get("/".join(slug.split("/")[: depth + 1]), "") for depth in range(slug.count("/") + 1))
-            for slug in name_of
-        }
+        self._names = {slug: tuple(name_of.get(ancestor, "") for ancestor in _ancestors(slug)) for slug in name_of}
 
     def names(self, slug: str | None) -> tuple[str, ...]:
         return self._names.get(slug, ()) if slug else ()
@@ -110,7 +112,8 @@ def browsable_documents(connection: Connection, categories: CategoryNames, batch
         yield _document(row, categories)
 
 
-def scoped_documents(connection: Connection, categories: CategoryNames, scope: ChangeScope) -> list[ProductDocument]:
+def scoped_documents(connection: Connection, categories: CategoryNames, scope: ChangeScope
+                     ) -> list[ProductDocument]:
     """The browsable products among those a batch of changes touched."""
     rows = connection.execute(text(_DOCUMENTS + _SCOPED), {
         "product_ids": sorted(scope.product_ids), "tenant_ids": sorted(scope.tenant_ids),
@@ -147,8 +150,9 @@ class ChangeScope:
     def resolve_skus(self, connection: Connection) -> None:
         """Stock changes name SKUs; search indexes products."""
         if self.sku_ids:
-            rows = connection.execute(text("SELECT product_id::text FROM skus WHERE id = ANY(CAST(:ids AS uuid[]))"),
-                                      {"ids": sorted(self.sku_ids)})
+            rows = connection.execute(
+                text("SELECT product_id::text FROM skus WHERE id = ANY(CAST(:ids AS uuid[]))"),
+                {"ids": sorted(self.sku_ids)})
             self.product_ids.update(row[0] for row in rows)
             self.sku_ids.clear()
 

@@ -205,14 +205,16 @@ class Columns:
     def facets(self, view: ColumnsView, slots: np.ndarray, size: int) -> dict[str, list[FacetValue]]:
         """Counts of `slots` by category (each product also counts for its ancestors), brand,
         store, price bucket and minimum rating; the `size` most frequent values of each."""
+        ratings = view["rating"][slots]
         return {
             "category": self._category_facet(view, slots)[:size],
             "brand": [FacetValue(self.brand_labels[code], count)
                       for code, count in _top_codes(view["brand"][slots], size)],
-            "tenant": [FacetValue(self.tenants.values[code], count, label=self.store_names.get(self.tenants.values[code]))
-                       for code, count in _top_codes(view["tenant"][slots], size)],
+            "tenant": [FacetValue(tenant_id, count, label=self.store_names.get(tenant_id))
+                       for tenant_id, count in ((self.tenants.values[code], count)
+                                                for code, count in _top_codes(view["tenant"][slots], size))],
             "price": _price_facet(view["price"][slots]),
-            "rating": [FacetValue(str(threshold), int((view["rating"][slots] >= threshold).sum()), min=float(threshold))
+            "rating": [FacetValue(str(threshold), int((ratings >= threshold).sum()), min=float(threshold))
                        for threshold in RATING_THRESHOLDS],
         }
 

@@ -139,7 +139,8 @@ class SearchEngine:
                 self._query_vectors[key] = vector
         return vector
 
-    def _retrieve(self, view: ColumnsView, words: QueryWords, request: SearchRequest, attempt: _Attempt) -> _Retrieved:
+    def _retrieve(self, view: ColumnsView, words: QueryWords, request: SearchRequest, attempt: _Attempt
+                  ) -> _Retrieved:
         mask = self.index.columns.mask(view, attempt.filters)
         if not words:
             slots = np.flatnonzero(mask)
@@ -155,7 +156,8 @@ class SearchEngine:
             weights.append(self.settings.lexical_weight)
         if request.retrieval != Retrieval.lexical:
             floor = self.settings.relaxed_min_similarity if attempt.relaxed else self.settings.min_similarity
-            hits = self.index.vectors.search(self.query_vector(request.query), mask, self.settings.semantic_window, floor)
+            hits = self.index.vectors.search(self.query_vector(request.query), mask, self.settings.semantic_window,
+                                             floor)
             rankings.append(hits.slots)
             scores.append(hits.scores)
             weights.append(self.settings.semantic_weight)
@@ -242,12 +244,10 @@ class SearchEngine:
             last = page[-1]
             next_cursor = encode_cursor(search_fingerprint, Position(float(keys[last]), int(id_keys[last])))
         documents = self.index.columns.documents
-        hits = [
-            SearchHit(documents[slots[position]], float(scores[position]),
-                      tuple(name for name, found in (("lexical", retrieved.lexical), ("semantic", retrieved.semantic))
-                            if found[position]))
-            for position in page
-        ]
+        retrievers = (("lexical", retrieved.lexical), ("semantic", retrieved.semantic))
+        hits = [SearchHit(documents[slots[position]], float(scores[position]),
+                          tuple(name for name, found in retrievers if found[position]))
+                for position in page]
         facets = self.index.columns.facets(view, slots, self.settings.facet_size) if request.facets else {}
         dropped = request.filters.active() if Relaxation.dropped_filters in attempt.relaxations else []
         return SearchResult(hits, len(slots), facets, next_cursor, list(attempt.relaxations), dropped)

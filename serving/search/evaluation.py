@@ -187,15 +187,19 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def evaluate(labelled: LabelledSet, embedder: Embedder, settings: SearchSettings, k: int = 10,
-             modes: Sequence[Mode] = MODES, progress: Progress | None = None,
-             index_progress: Progress | None = None) -> list[ModeScore]:
-    """nDCG@k, recall@100 and the zero-result share of each mode over the judged queries."""
+def labelled_engine(labelled: LabelledSet, embedder: Embedder, settings: SearchSettings,
+                    progress: Progress | None = None) -> SearchEngine:
+    """A search engine over the set's products, with popularity and profiles from its interactions."""
     index = SearchIndex(embedder)
     index.popularity = labelled.popularity()
-    index.load(labelled.products, progress=index_progress)
+    index.load(labelled.products, progress=progress)
     profiles = InteractionProfiles(lambda user: labelled.interactions.get(user, []), index.item_vector)
-    engine = SearchEngine(index, settings, user_vectors=profiles)
+    return SearchEngine(index, settings, user_vectors=profiles)
+
+
+def score_modes(engine: SearchEngine, labelled: LabelledSet, k: int = 10, modes: Sequence[Mode] = MODES,
+                progress: Progress | None = None) -> list[ModeScore]:
+    """nDCG@k, recall@100 and the zero-result share of each mode over the judged queries."""
     queries = [query for query in labelled.queries if query.id in labelled.judgments]
     scores = []
     for mode in modes:

@@ -45,8 +45,8 @@ class SearchIndex:
         changed = [row for row, (document, digest) in enumerate(zip(documents, hashes, strict=True))
                    if self.text_hashes.get(document.id) != digest]
         known = [known_vector(documents[row]) if known_vector else None for row in changed]
-        embedded = iter(self.embedder.embed([documents[row].embedding_text()
-                                             for row, vector in zip(changed, known, strict=True) if vector is None]))
+        unknown = [row for row, vector in zip(changed, known, strict=True) if vector is None]
+        embedded = iter(self.embedder.embed([documents[row].embedding_text() for row in unknown]))
         vectors = np.array([vector if vector is not None else next(embedded) for vector in known],
                            dtype=np.float32).reshape(len(changed), self.vectors.dimension)
         slots = [self.columns.upsert(document, self.popularity.get(document.id, 0.0))[0] for document in documents]

@@ -64,6 +64,11 @@ def _write_set(directory: Path, products: list[ProductDocument], queries: list[d
     return ExportSummary(written.products, written.queries, written.judgments, count)
 
 
+def _attribute_values(document: ProductDocument) -> set[str]:
+    """"colour red" -> "red": the value half of each attribute pair."""
+    return {pair.split(" ", 1)[1].lower() for pair in document.attributes if " " in pair}
+
+
 def _leaf_value(document: ProductDocument) -> str:
     return document.category_names[-1].lower()
 
@@ -88,12 +93,10 @@ def structure_set(products: list[ProductDocument], max_queries: int, seed: int =
         brand = rng.choice(sorted({d.brand for d in members if d.brand}) or [None])
         if brand:
             candidates.append((f"{brand.lower()} {name}", [(d, 3 if d.brand == brand else 1) for d in members]))
-        pairs = sorted({pair for d in members for pair in d.attributes if " " in pair})
-        if pairs:
-            value = rng.choice(pairs).split(" ", 1)[1].lower()
-            candidates.append((f"{value} {name}", [
-                (d, 3 if any(pair.split(" ", 1)[1].lower() == value for pair in d.attributes if " " in pair) else 1)
-                for d in members]))
+        values = sorted({value for d in members for value in _attribute_values(d)})
+        if values:
+            value = rng.choice(values)
+            candidates.append((f"{value} {name}", [(d, 3 if value in _attribute_values(d) else 1) for d in members]))
     chosen = rng.sample(candidates, min(max_queries, len(candidates)))
     queries = [{"id": f"q{number}", "text": query} for number, (query, _) in enumerate(chosen)]
     judgments = [{"query_id": f"q{number}", "product_id": d.id, "grade": grade}
@@ -101,7 +104,8 @@ def structure_set(products: list[ProductDocument], max_queries: int, seed: int =
     return queries, judgments
 
 
-def export_structure_set(connection: Connection, directory: Path, max_queries: int, seed: int = 0) -> ExportSummary:
+def export_structure_set(connection: Connection, directory: Path, max_queries: int, seed: int = 0
+                         ) -> ExportSummary:
     products = list(browsable_documents(connection, load_categories(connection)))
     queries, judgments = structure_set(products, max_queries, seed)
     return _write_set(directory, products, queries, judgments)

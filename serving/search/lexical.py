@@ -169,7 +169,8 @@ class LexicalIndex:
                 for path in filters.categories
             ]))
         if filters.price_min is not None or filters.price_max is not None:
-            queries.append(Query.range_query(self.schema, "price", FieldType.Float, filters.price_min, filters.price_max))
+            queries.append(Query.range_query(self.schema, "price", FieldType.Float, filters.price_min,
+                                             filters.price_max))
         if filters.rating_min is not None:
             queries.append(Query.range_query(self.schema, "rating", FieldType.Float, filters.rating_min, None))
         if filters.in_stock is not None:

@@ -49,8 +49,8 @@ class ItemVectors(Protocol):
 
 @dataclass(frozen=True)
 class RerankWeights:
-    affinity: float = 0.15
-    popularity: float = 0.05
+    affinity: float = 0.3
+    popularity: float = 0.2
     rating: float = 0.05
 
 

@@ -170,7 +170,8 @@ class SearchService:
         self.last_refresh = time.time()
         return stats
 
-    def _apply_catalog_changes(self, connection: Connection, index: SearchIndex, events: list[dict]) -> tuple[int, int]:
+    def _apply_catalog_changes(self, connection: Connection, index: SearchIndex, events: list[dict]
+                               ) -> tuple[int, int]:
         scope = ChangeScope()
         for event in events:
             scope.add(event)

@@ -32,7 +32,8 @@ class Snapshot:
 
     def vectors_by_id(self) -> dict[str, tuple[str, np.ndarray]]:
         """product id -> (text hash, vector), to reuse vectors when rebuilding."""
-        return {document.id: (document.text_hash(), self.vectors[row]) for row, document in enumerate(self.documents)}
+        return {document.id: (document.text_hash(), self.vectors[row])
+                for row, document in enumerate(self.documents)}
 
 
 def capture(index: SearchIndex, positions: dict[str, FeedPosition]) -> Snapshot:

