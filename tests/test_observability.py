@@ -150,3 +150,22 @@ def test_unmatched_paths_share_one_metrics_label(client):
     client.get("/no/such/page-1")
     client.get("/no/such/page-2")
     assert requests_total(client, "unmatched", "404") == before + 2
+
+
+def test_a_lost_deadlock_is_a_retryable_409_not_a_500():
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from transactional.api.app import create_app
+
+    app = create_app()
+
+    @app.get("/deadlock-probe")
+    def deadlock_probe():
+        raise OperationalError("UPDATE ...", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+
+    from fastapi.testclient import TestClient
+
+    response = TestClient(app).get("/deadlock-probe")
+    assert response.status_code == 409 and response.headers["Retry-After"] == "1"
+    assert response.headers["content-type"].startswith("application/problem+json")

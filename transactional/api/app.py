@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from transactional.api import openapi
@@ -22,6 +22,7 @@ from transactional.errors import ProblemError
 from transactional.observability import configure_logging, log
 
 PROBLEM = openapi.PROBLEM_MEDIA_TYPE
+RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 # A caller's correlation id is echoed in headers and logs, so only plain tokens are trusted.
 CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 REQUESTS = Counter("marketlake_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -104,6 +105,16 @@ def create_app() -> FastAPI:
     async def on_data_error(request: Request, exc: DataError):
         return problem(request, 422, "Invalid value", "a value is out of range or malformed",
                        [{"field": "body", "reason": str(exc.orig).splitlines()[0]}])
+
+    @app.exception_handler(OperationalError)
+    async def on_operational_error(request: Request, exc: OperationalError):
+        # A deadlock or serialization failure lost a race with another request: retrying succeeds.
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            return problem(request, 409, "Conflict", "a concurrent change won; retry the request",
+                           [{"field": "request", "reason": "concurrent update"}], {"Retry-After": "1"})
+        log.error("database unavailable", error=str(exc.orig).splitlines()[0])
+        return problem(request, 503, "Service unavailable", "the database is unavailable; retry shortly",
+                       headers={"Retry-After": "5"})
 
     for router in ROUTERS:
         app.include_router(router)
