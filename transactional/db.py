@@ -129,8 +129,8 @@ def acting_as(session: Session, access: AccessContext) -> Iterator[None]:
     saga reserves stock of several sellers) after checking ownership itself."""
     previous = session.info.get("access")
     apply_access(session, access)
-    try:
-        yield
-    finally:
-        if previous is not None:
-            apply_access(session, previous)
+    # Restored only on success: after an error the transaction is failed and rolls back anyway,
+    # and a restore statement there would hide the original error.
+    yield
+    if previous is not None:
+        apply_access(session, previous)
