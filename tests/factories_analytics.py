@@ -22,12 +22,7 @@ SEED = 5
 class TinyMarketplace:
     data: MarketplaceData
     lakehouse: Path
-
-    @property
-    def seller_logins(self) -> list[str]:
-        return self.data.tenants["admin_email"].to_list()
-
-    password: str = DEMO_PASSWORD
+    password: str = DEMO_PASSWORD  # of every generated account
 
 
 def empty_database() -> None:
