@@ -48,3 +48,14 @@ def test_a_request_rate_cap_holds(live_server):
     report = run_simulation(live_server, shoppers=4, duration=3, seed=2, rate=20, think_seconds=0.0)
     # the token bucket allows one second's burst on top of the rate
     assert report.requests <= 20 * (report.seconds + 1)
+
+
+def test_simulating_against_an_unreachable_api_is_a_clear_cli_error():
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+    from orchestration.processes import free_port
+
+    result = CliRunner().invoke(app, ["simulate", "--shoppers", "1", "--duration", "1",
+                                      "--api", f"http://127.0.0.1:{free_port()}"])
+    assert result.exit_code == 1 and "cannot simulate" in result.output

@@ -141,10 +141,16 @@ def simulate(
 ) -> None:
     """Run simulated shoppers (and sellers' staff) against the running API; report requests/s,
     errors and latency percentiles per endpoint (JSON on stdout)."""
-    from transactional.datagen.simulator import run_simulation
+    import httpx
 
-    report = run_simulation(api, shoppers=shoppers, duration=duration, seed=seed, rate=rate, dataset=dataset,
-                            search_url=search_api, think_seconds=think)
+    from transactional.datagen.simulator import SimulationError, run_simulation
+
+    try:
+        report = run_simulation(api, shoppers=shoppers, duration=duration, seed=seed, rate=rate, dataset=dataset,
+                                search_url=search_api, think_seconds=think)
+    except (SimulationError, httpx.TransportError) as exc:
+        console.print(f"[red]cannot simulate against {api}: {exc or type(exc).__name__}[/]")
+        raise typer.Exit(1) from exc
     table = Table(title=f"{report.requests} requests in {report.seconds}s = {report.requests_per_second}/s,"
                         f" {report.errors} errors ({report.server_errors} server)")
     for column in ("endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"):

@@ -34,6 +34,10 @@ STAFF_POLL_SECONDS = 1.0
 COMPLEMENTS = {leaf.slug: leaf.complements for _, leaf in leaves()}
 
 
+class SimulationError(RuntimeError):
+    """The simulation cannot run against this API (unreachable, or nothing to shop for)."""
+
+
 class EndpointStats(BaseModel):
     requests: int
     errors: int
@@ -387,7 +391,7 @@ async def simulate(api_url: str, *, shoppers: int, duration: float, seed: int, r
         deadline = started + duration
         catalog = await load_catalog(api)
         if not catalog.leaf_slugs:
-            raise RuntimeError(f"the API at {api_url} lists no products: load a marketplace first")
+            raise SimulationError(f"the API at {api_url} lists no products: load a marketplace first")
         paths = await _paths(api, api_url)
         if search_url is None and "/v1/search" in paths:
             search_url = api_url
