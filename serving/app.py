@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from serving.config import get_search_settings
 from serving.routes import ROUTERS
 from serving.search.service import SearchService
+from serving.search.vectors import limit_compute_threads
 from transactional.api import openapi
 from transactional.api.app import CORRELATION_ID, LATENCY, REQUESTS, problem
 from transactional.config import get_settings
@@ -42,6 +43,7 @@ def _field(location: tuple) -> str:
 def create_app(search: SearchService | None = None) -> FastAPI:
     """The app; `search` is an already opened service (tests), otherwise one is started here."""
     configure_logging(get_settings().log_level)
+    limit_compute_threads(get_search_settings().compute_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -98,8 +98,9 @@ def evaluate_search(
     """Score BM25, semantic, hybrid and personalised hybrid search on a labelled set (nDCG@k)."""
     from serving.config import get_search_settings
     from serving.search.evaluation import MODES, FileProblem, labelled_engine, read_labelled_set, score_modes
-    from serving.search.vectors import shared_embedder
+    from serving.search.vectors import limit_compute_threads, shared_embedder
 
+    limit_compute_threads(get_search_settings().compute_threads)
     try:
         labelled = read_labelled_set(products, queries, judgments, interactions)
     except FileProblem as exc:

@@ -30,8 +30,8 @@ class SearchSettings(BaseSettings):
                                       " suggested")
     profile_events: int = Field(50, description="recent interactions making a shopper's profile")
     snapshot_dir: Path | None = Field(None, description="saved index; default MARKETLAKE_HOME/search")
-    torch_threads: int = Field(1, description="threads per model call: requests already run in parallel, and "
-                               "intra-op threads contend badly on a busy machine")
+    compute_threads: int = Field(1, description="threads one request's model, BLAS and FAISS calls may use: "
+                                 "requests already run in parallel, and intra-op threads contend badly")
 
     def snapshot_path(self) -> Path:
         return self.snapshot_dir or get_settings().home_dir / "search"

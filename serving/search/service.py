@@ -102,6 +102,7 @@ class SearchService:
         return index
 
     def _install(self, index: SearchIndex, positions: dict[str, FeedPosition]) -> None:
+        self.embedder.embed(["warm up"])  # loads the model now: the first query must not wait for it
         profiles = InteractionProfiles(self._recent_interactions, index.item_vector)
         self.positions = dict(positions)
         self._engine = SearchEngine(index, self.settings, user_vectors=profiles)

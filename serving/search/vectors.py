@@ -25,6 +25,7 @@ from typing import Protocol
 
 import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from serving.search.columns import INITIAL_CAPACITY
 
@@ -86,7 +87,15 @@ def shared_embedder() -> MiniLMEmbedder:
     """One model per process: loading it takes seconds and hundreds of MB."""
     from serving.config import get_search_settings
 
-    return MiniLMEmbedder(get_search_settings().torch_threads)
+    return MiniLMEmbedder(get_search_settings().compute_threads)
+
+
+def limit_compute_threads(threads: int) -> None:
+    """Cap BLAS and OpenMP (numpy, FAISS) thread pools for the whole process. A server already runs
+    requests in parallel; a 384-float matrix-vector product split over busy cores is ten times
+    slower than on one (measured: 28 ms against 2.6 ms for 5k rows on a loaded 2-core machine)."""
+    threadpool_limits(limits=threads)
+    faiss.omp_set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -176,9 +185,12 @@ class VectorIndex:
         matrix, has_vector, main, delta = self._matrix, self._has_vector, self._main, self._delta
         size = min(len(allowed), len(has_vector))
         allowed = allowed[:size] & has_vector[:size]
-        if main.index is None or int(allowed.sum()) <= EXACT_SEARCH_MAX:
+        allowed_count = int(allowed.sum())
+        if main.index is None or allowed_count <= EXACT_SEARCH_MAX:
             slots = np.flatnonzero(allowed)
-            return _top(slots, matrix[slots] @ query, k, min_score)
+            # Scoring every row beats copying most of them out first.
+            scores = (matrix[:size] @ query)[slots] if allowed_count * 4 > size else matrix[slots] @ query
+            return _top(slots, scores, k, min_score)
         covered = allowed.copy()
         covered[: min(size, len(main.covers))] &= main.covers[:size]
         covered[len(main.covers):] = False

@@ -1,0 +1,287 @@
+"""Search latency and throughput through the serving API, against /healthz of the same server in
+the same run.
+
+The serving app runs in its own uvicorn process (benchmarks.common.api_server) on a scratch
+database, starting from a snapshot of a synthetic catalog of N products (readable titles, brands,
+categories, attributes and prices drawn from the data generator's vocabulary). Building that
+snapshot embeds every product with MiniLM, which takes minutes on a CPU, so it is cached under
+MARKETLAKE_HOME/bench-search/<N>-<seed> and reused by later runs. The load comes from a client
+process (asyncio + httpx, `--concurrency` requests in flight) that prepared its requests first.
+
+Phases, each `--seconds` long:
+- `healthz`: GET /healthz, the cost of a request that does nothing (the baseline);
+- `search_warm`: a storefront mix (Zipf-distributed over a few thousand distinct queries, a fifth
+  with filters, a tenth sorted by price, some with typos), so popular queries repeat as in real
+  traffic and their query vectors come from the cache;
+- `search_cold`: every query new to the server, so every request runs the MiniLM encoder;
+- `suggest`: autocompletion of 1-12 typed characters.
+Latency phases run one request at a time (the service's own latency, no queueing); throughput
+phases keep `--concurrency` in flight. The server's resident memory is read from its /metrics.
+
+    python -m benchmarks.bench_search [--small] [--products N] [--seconds S] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import os
+import random
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from benchmarks.common import api_server, report, scratch_database
+
+DATABASE = "marketlake_bench_search"
+TARGET_P95_MS = 50.0
+DISTINCT_QUERIES = 3000
+
+
+# The catalog ------------------------------------------------------------------------------------
+
+def synthetic_catalog(count: int, seed: int):
+    from serving.search.documents import ProductDocument
+    from transactional.datagen.vocabulary import (
+        DESCRIPTION_TEMPLATES,
+        FEATURES,
+        LAST_NAMES,
+        STORE_WORDS,
+        leaves,
+    )
+
+    rng = random.Random(seed)
+    catalog = leaves()
+    stores = [(str(uuid.UUID(int=rng.getrandbits(128))), f"{rng.choice(LAST_NAMES)} {rng.choice(STORE_WORDS)}")
+              for _ in range(max(2, count // 600))]
+    now = time.time()
+    products = []
+    for number in range(count):
+        root, leaf = rng.choice(catalog)
+        brand, adjective, noun = rng.choice(root.brands), rng.choice(root.adjectives), rng.choice(leaf.nouns)
+        title = f"{brand} {adjective} {noun} {rng.choice('ABCDEFGHJKLMNPRSTUVWXZ')}{number % 97}"
+        tenant_id, store_name = rng.choice(stores)
+        rated = rng.random() < 0.4
+        products.append(ProductDocument(
+            id=str(uuid.UUID(int=rng.getrandbits(128))), title=title,
+            description=rng.choice(DESCRIPTION_TEMPLATES).format(
+                title=title, adjective=adjective, brand=brand, noun=noun, feature=rng.choice(FEATURES)),
+            brand=brand, category=f"{root.slug}/{leaf.slug}", category_names=(root.name, leaf.name),
+            attributes=tuple(f"{key} {rng.choice(values)}" for key, values in leaf.attributes.items()),
+            tenant_id=tenant_id, store_name=store_name,
+            price=round(leaf.median_price * math.exp(rng.gauss(0, 0.5)), 2),
+            rating_avg=round(rng.uniform(2.5, 5.0), 2) if rated else None,
+            rating_count=rng.randint(1, 200) if rated else 0, in_stock=rng.random() < 0.92,
+            created_at=now - rng.uniform(0, 365 * 86_400),
+        ))
+    return products
+
+
+def snapshot_for(count: int, seed: int) -> tuple[Path, dict[str, float]]:
+    """A saved index of the synthetic catalog (built once, then reused)."""
+    from serving.search import snapshot
+    from serving.search.index import SearchIndex
+    from serving.search.service import FEEDS
+    from serving.search.vectors import shared_embedder
+    from transactional.config import get_settings
+    from transactional.services.change_feed import FeedPosition
+
+    directory = get_settings().home_dir / "bench-search" / f"{count}-{seed}"
+    if snapshot.load(directory) is not None:
+        return directory, {"cached": 1.0}
+    products = synthetic_catalog(count, seed)
+    index = SearchIndex(shared_embedder())
+    began = time.perf_counter()
+    index.load(products)
+    seconds = time.perf_counter() - began
+    snapshot.save(snapshot.capture(index, {feed: FeedPosition() for feed in FEEDS}), directory)
+    return directory, {"cached": 0.0, "build_seconds": round(seconds, 1),
+                       "embedded_products_per_s": round(count / seconds, 1)}
+
+
+# The workload -----------------------------------------------------------------------------------
+
+def _typo(word: str, rng: random.Random) -> str:
+    if len(word) < 5:
+        return word
+    position = rng.randrange(1, len(word) - 2)
+    return word[:position] + word[position + 1] + word[position] + word[position + 2:]
+
+
+def distinct_searches(count: int, seed: int) -> list[dict]:
+    """Query-string parameters of `count` distinct searches, most common first."""
+    from transactional.datagen.vocabulary import leaves
+
+    rng = random.Random(seed)
+    catalog = leaves()
+    searches, seen = [], set()
+    while len(searches) < count:
+        root, leaf = rng.choice(catalog)
+        noun = rng.choice(leaf.nouns)
+        colours = leaf.attributes.get("colour", ())
+        shape = rng.random()
+        if shape < 0.35:
+            text = noun
+        elif shape < 0.55:
+            text = f"{rng.choice(root.adjectives)} {noun}"
+        elif shape < 0.7:
+            text = f"{rng.choice(root.brands).lower()} {noun}"
+        elif shape < 0.82 and colours:
+            text = f"{rng.choice(colours)} {noun}"
+        elif shape < 0.9:
+            text = " ".join(_typo(word, rng) for word in noun.split())
+        else:
+            text = f"{rng.choice(root.adjectives)} {rng.choice(root.brands).lower()} {noun}"
+        params: dict[str, object] = {"q": text}
+        if rng.random() < 0.2:
+            params.update(rng.choice([{"category": root.slug}, {"price_max": round(leaf.median_price, 0)},
+                                      {"in_stock": "true"}, {"rating_min": 4}]))
+        if rng.random() < 0.1:
+            params["sort"] = "price_asc"
+        key = tuple(sorted(params.items()))
+        if key not in seen:
+            seen.add(key)
+            searches.append(params)
+    return searches
+
+
+def zipf_sample(items: list, size: int, rng: random.Random, exponent: float = 1.0) -> list:
+    weights = [1.0 / (rank + 1) ** exponent for rank in range(len(items))]
+    return rng.choices(items, weights=weights, k=size)
+
+
+def cold_searches(size: int, seed: int) -> list[dict]:
+    """Searches no earlier phase sent: a number no query uses makes each text new."""
+    rng = random.Random(seed + 1)
+    base = distinct_searches(DISTINCT_QUERIES, seed)
+    return [{**rng.choice(base), "q": f"{rng.choice(base)['q']} {number}"} for number in range(size)]
+
+
+def suggest_prefixes(size: int, seed: int) -> list[dict]:
+    rng = random.Random(seed + 2)
+    texts = [search["q"] for search in distinct_searches(DISTINCT_QUERIES, seed)]
+    return [{"q": text[: rng.randint(1, min(12, len(text)))]} for text in zipf_sample(texts, size, rng)]
+
+
+# The client process -----------------------------------------------------------------------------
+
+async def _drive(base_url: str, path: str, requests: list[dict], concurrency: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    cursor = iter(requests)
+    deadline = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for params in cursor:
+            if time.perf_counter() > deadline:
+                return
+            sent = time.perf_counter()
+            try:
+                response = await client.get(path, params=params)
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - sent)
+            errors += response.status_code != 200
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {"latencies": latencies, "errors": errors, "seconds": elapsed}
+
+
+def _client(base_url: str, path: str, requests: list[dict], concurrency: int, seconds: float, results) -> None:
+    results.put(asyncio.run(_drive(base_url, path, requests, concurrency, seconds)))
+
+
+def run_phase(base_url: str, path: str, requests: list[dict], concurrency: int, seconds: float) -> dict:
+    """Figures of one phase, its load generated by a separate process."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_client, args=(base_url, path, requests, concurrency, seconds, results))
+    process.start()
+    outcome = results.get(timeout=seconds + 600)
+    process.join()
+    latencies = sorted(outcome["latencies"])
+    if not latencies:
+        return {"requests": 0, "errors": outcome["errors"]}
+    quantiles = (statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1
+                 else latencies * 99)
+    return {
+        "requests": len(latencies), "errors": outcome["errors"],
+        "requests_per_s": round(len(latencies) / outcome["seconds"], 1),
+        "p50_ms": round(quantiles[49] * 1000, 2), "p95_ms": round(quantiles[94] * 1000, 2),
+        "p99_ms": round(quantiles[98] * 1000, 2),
+    }
+
+
+def _resident_megabytes(base_url: str) -> float:
+    metrics = httpx.get(f"{base_url}/metrics", timeout=30).text
+    line = next(line for line in metrics.splitlines() if line.startswith("process_resident_memory_bytes"))
+    return round(float(line.split()[-1]) / 2**20, 1)
+
+
+def _wait_ready(base_url: str, timeout: float = 1800) -> float:
+    began = time.monotonic()
+    while httpx.get(f"{base_url}/readyz", timeout=30).status_code != 200:
+        if time.monotonic() - began > timeout:
+            raise RuntimeError("the search index did not load")
+        time.sleep(0.5)
+    return time.monotonic() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="5k products and shorter phases")
+    parser.add_argument("--products", type=int, help="catalog size (default 100k, 5k with --small)")
+    parser.add_argument("--seconds", type=float, help="length of each phase (default 20, 10 with --small)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight in throughput phases")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    products = args.products or (5_000 if args.small else 100_000)
+    seconds = args.seconds or (10.0 if args.small else 20.0)
+
+    directory, build = snapshot_for(products, args.seed)
+    rng = random.Random(args.seed)
+    warm = zipf_sample(distinct_searches(DISTINCT_QUERIES, args.seed), 200_000, rng)
+    cold = cold_searches(20_000, args.seed)
+    prefixes = suggest_prefixes(50_000, args.seed)
+    figures: dict[str, object] = {"products": products, "seconds_per_phase": seconds,
+                                  "concurrency": args.concurrency, "snapshot": build}
+    os.environ["MARKETLAKE_SEARCH_SNAPSHOT_DIR"] = str(directory)
+    with scratch_database(DATABASE), api_server("serving.app:create_app") as base_url:
+        figures["server_index_load_seconds"] = round(_wait_ready(base_url), 1)
+        figures["server_rss_mb_loaded"] = _resident_megabytes(base_url)
+        phases = {
+            "healthz_latency": ("/healthz", [{}] * 1_000_000, 1),
+            "search_warm_latency": ("/v1/search", warm, 1),
+            "search_cold_latency": ("/v1/search", cold, 1),
+            "suggest_latency": ("/v1/search/suggest", prefixes, 1),
+            "healthz_throughput": ("/healthz", [{}] * 1_000_000, args.concurrency),
+            "search_warm_throughput": ("/v1/search", warm[len(warm) // 2:], args.concurrency),
+        }
+        for name, (path, requests, concurrency) in phases.items():
+            figures[name] = run_phase(base_url, path, requests, concurrency, seconds)
+        figures["server_rss_mb_after"] = _resident_megabytes(base_url)
+    healthz, search = figures["healthz_throughput"], figures["search_warm_throughput"]
+    figures["ratios"] = {
+        "search_warm_rps_over_healthz_rps": round(search["requests_per_s"] / healthz["requests_per_s"], 4),
+        "search_warm_p95_over_healthz_p95": round(
+            figures["search_warm_latency"]["p95_ms"] / figures["healthz_latency"]["p95_ms"], 2),
+    }
+    figures["target_search_p95_ms"] = TARGET_P95_MS
+    figures["target_met_warm"] = figures["search_warm_latency"]["p95_ms"] < TARGET_P95_MS
+    figures["target_met_cold"] = figures["search_cold_latency"]["p95_ms"] < TARGET_P95_MS
+    report("search", figures)
+
+
+if __name__ == "__main__":
+    main()
