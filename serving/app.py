@@ -9,6 +9,7 @@ once and /readyz (and searches) once the index is in memory."""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import Gauge
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.config import get_search_settings
@@ -40,6 +42,19 @@ def _field(location: tuple) -> str:
     return ".".join(parts) or "request"
 
 
+INDEX_PRODUCTS = Gauge("marketlake_search_index_products", "Products in this process's search index")
+INDEX_STALENESS = Gauge("marketlake_search_seconds_since_refresh", "Seconds since the index last read the change feeds")
+
+
+def _ready(app: FastAPI) -> bool:
+    return app.state.search is not None and app.state.search.ready
+
+
+def _staleness(app: FastAPI) -> float:
+    seconds = app.state.search.seconds_since_refresh() if app.state.search is not None else None
+    return math.nan if seconds is None else seconds
+
+
 def create_app(search: SearchService | None = None) -> FastAPI:
     """The app; `search` is an already opened service (tests), otherwise one is started here."""
     configure_logging(get_settings().log_level)
@@ -60,6 +75,8 @@ def create_app(search: SearchService | None = None) -> FastAPI:
     app = FastAPI(title="Marketlake serving API", version="0.1.0", lifespan=lifespan,
                   description="Product search (and, later, recommendations) for shoppers.")
     app.state.search = search
+    INDEX_PRODUCTS.set_function(lambda: len(app.state.search.engine.index) if _ready(app) else 0)
+    INDEX_STALENESS.set_function(lambda: _staleness(app))
 
     @app.middleware("http")
     async def correlation_and_metrics(request: Request, call_next):

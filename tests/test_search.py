@@ -22,7 +22,7 @@ from serving.search.service import SearchService
 from serving.search.vectors import shared_embedder
 from transactional.db import PLATFORM, owner_engine, session_scope
 from transactional.models import (
-    InventoryLevel,
+    Category, InventoryLevel,
     Product,
     ProductStatus,
     Role,
@@ -312,6 +312,18 @@ def test_catalog_changes_are_searchable_after_a_refresh_without_rebuild(api, ser
     assert red["price"] == 55.0
     assert "Blue running shoe" not in titles(api.get("/v1/search", params={"q": "shoe", "in_stock": "true"}))
     assert "Desk lamp" not in titles(api.get("/v1/search", params={"q": "lamp"}))
+
+
+def test_renaming_a_parent_category_reaches_the_products_below_it(service):
+    def footwear() -> set[str]:
+        result = service.engine.search(SearchRequest(query="footwear", retrieval=Retrieval.lexical))
+        return {hit.document.title for hit in result.hits if not result.relaxations}
+
+    assert footwear() == set()
+    with session_scope(PLATFORM) as session:
+        session.execute(update(Category).where(Category.slug == "fashion/shoes").values(name="Footwear"))
+    service.refresh()
+    assert footwear() == {"Red running shoe", "Blue running shoe", "White leather sneakers", "Trail hiking boots"}
 
 
 def test_a_suspended_store_disappears_and_returns(api, service, catalog):

@@ -104,6 +104,7 @@ def test_the_app_builds_its_index_and_follows_the_catalog(db, tmp_path, monkeypa
             ready = _wait_for(client, "/readyz", {}, lambda r: r.status_code == 200)
             assert ready.json()["products"] == 1
             assert (tmp_path / "snapshot" / "state.json").exists()
+            assert "marketlake_search_index_products 1.0" in client.get("/metrics").text
 
             new_id = _add_kettle(tenant_id, "Enamel kettle")
             found = _wait_for(client, "/v1/search", {"q": "enamel kettle"},

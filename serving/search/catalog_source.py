@@ -69,6 +69,12 @@ class CategoryNames:
     def names(self, slug: str | None) -> tuple[str, ...]:
         return self._names.get(slug, ()) if slug else ()
 
+    def with_descendants(self, category_ids: set[str]) -> set[str]:
+        """The categories and every category below them: a product's names include its ancestors'."""
+        slugs = [self.by_id[category_id].slug for category_id in category_ids if category_id in self.by_id]
+        return category_ids | {category.id for category in self.by_id.values()
+                               if any(category.slug.startswith(slug + "/") for slug in slugs)}
+
 
 def load_categories(connection: Connection) -> CategoryNames:
     rows = connection.execute(text("SELECT id::text, slug, name FROM categories"))

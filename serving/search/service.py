@@ -180,6 +180,7 @@ class SearchService:
             return 0, 0
         if scope.category_ids:
             self._categories = load_categories(connection)
+            scope.category_ids = self._categories.with_descendants(scope.category_ids)
         scope.resolve_skus(connection)
         documents = scoped_documents(connection, self._categories, scope)
         touched = scope.product_ids | set(index.columns.ids_of_tenants(scope.tenant_ids))
