@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 import uuid
 from decimal import Decimal
 
 import psycopg
+
+from benchmarks.common import scratch_database
 
 DATABASE = "marketlake_bench_bulk_import"
 CATEGORIES = [
@@ -34,32 +35,6 @@ CATEGORIES = [
     for top in ("home", "garden", "toys", "sports", "fashion")
     for leaf in ("basics", "premium", "outdoor", "kids", "gifts", "sale", "new", "classic")
 ]
-
-
-def _scratch_database() -> str:
-    """Point this process at a fresh scratch database and migrate it; returns its owner URL."""
-    from transactional.config import get_settings
-    from transactional.embedded_pg import database_url
-
-    server = database_url(get_settings()).rsplit("/", 1)[0]
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DATABASE}"')
-    os.environ["DATABASE_URL"] = f"{server}/{DATABASE}"
-    get_settings.cache_clear()
-    from transactional.migrate import upgrade
-
-    upgrade()
-    return os.environ["DATABASE_URL"]
-
-
-def _drop_scratch_database(url: str) -> None:
-    from transactional.db import app_engine, owner_engine
-
-    app_engine().dispose()
-    owner_engine().dispose()
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
 
 def _row_values(count: int, price_shift: Decimal = Decimal("0")) -> list[dict]:
@@ -130,8 +105,7 @@ def _baseline(url: str, values: list[dict], batch: int) -> None:
 
 
 def run(rows: int) -> dict[str, object]:
-    url = _scratch_database()
-    try:
+    with scratch_database(DATABASE) as url:
         from sqlalchemy import text
 
         from transactional.db import PLATFORM, owner_engine, session_scope
@@ -198,8 +172,6 @@ def run(rows: int) -> dict[str, object]:
             },
             "rows_written_in_total": side_effects,
         }
-    finally:
-        _drop_scratch_database(url)
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import time
@@ -25,7 +24,8 @@ import uuid
 from decimal import Decimal
 
 import httpx
-import psycopg
+
+from benchmarks.common import scratch_database
 
 DATABASE = "marketlake_bench_checkout"
 SELLERS = 4
@@ -37,32 +37,6 @@ ADDRESS = {
     "postal_code": "12345",
     "country": "US",
 }
-
-
-def _scratch_database() -> str:
-    """Point this process (and the API server it starts) at a fresh, migrated scratch database."""
-    from transactional.config import get_settings
-    from transactional.embedded_pg import database_url
-
-    server = database_url(get_settings()).rsplit("/", 1)[0]
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DATABASE}"')
-    os.environ["DATABASE_URL"] = f"{server}/{DATABASE}"
-    get_settings.cache_clear()
-    from transactional.migrate import upgrade
-
-    upgrade()
-    return os.environ["DATABASE_URL"]
-
-
-def _drop_scratch_database(url: str) -> None:
-    from transactional.db import app_engine, owner_engine
-
-    app_engine().dispose()
-    owner_engine().dispose()
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
 
 def _marketplace(buyers: int) -> tuple[list[list[str]], list[dict[str, str]]]:
@@ -198,8 +172,7 @@ async def _load(
 
 
 def run(seconds: float, levels: list[int], workers: int) -> dict[str, object]:
-    url = _scratch_database()
-    try:
+    with scratch_database(DATABASE) as url:
         from benchmarks.common import api_server, pgbench_tps
 
         skus_by_seller, buyers = _marketplace(max(levels))
@@ -221,8 +194,6 @@ def run(seconds: float, levels: list[int], workers: int) -> dict[str, object]:
             level["pgbench_tps"] = round(tps, 1)
             level["ratio_orders_per_s_to_pgbench_tps"] = round(level["orders_per_s"] / tps, 4)
         return figures
-    finally:
-        _drop_scratch_database(url)
 
 
 def main() -> None:
