@@ -314,6 +314,17 @@ def test_catalog_changes_are_searchable_after_a_refresh_without_rebuild(api, ser
     assert "Desk lamp" not in titles(api.get("/v1/search", params={"q": "lamp"}))
 
 
+def test_domain_events_in_the_outbox_do_not_stall_the_refresh(api, service, catalog):
+    with owner_engine().begin() as connection:
+        connection.execute(text(
+            "INSERT INTO outbox (event_type, schema_version, aggregate_type, aggregate_id, payload)"
+            " VALUES ('inventory.low_stock', 1, 'sku', :sku, CAST(:payload AS jsonb))"
+        ), {"sku": str(catalog.skus["Desk lamp"]), "payload": f'{{"sku_id": "{catalog.skus["Desk lamp"]}"}}'})
+    catalog.add("Walnut desk lamp", "home", "Lumina", "home/lighting", "55.00", None, 2)
+    service.refresh()
+    assert "Walnut desk lamp" in titles(api.get("/v1/search", params={"q": "walnut lamp"}))
+
+
 def test_renaming_a_parent_category_reaches_the_products_below_it(service):
     def footwear() -> set[str]:
         result = service.engine.search(SearchRequest(query="footwear", retrieval=Retrieval.lexical))

@@ -128,6 +128,14 @@ def scoped_documents(connection: Connection, categories: CategoryNames, scope: C
     return [_document(row, categories) for row in rows]
 
 
+CAPTURED_ACTIONS = (".created", ".updated", ".deleted")
+# aggregate -> (payload key, ChangeScope set it names)
+_TOUCHES = {
+    "product": ("id", "product_ids"), "sku": ("product_id", "product_ids"), "inventory": ("sku_id", "sku_ids"),
+    "tenant": ("id", "tenant_ids"), "category": ("id", "category_ids"),
+}
+
+
 @dataclass
 class ChangeScope:
     """What a batch of outbox events touched, as far as search is concerned."""
@@ -141,17 +149,14 @@ class ChangeScope:
         return bool(self.product_ids or self.tenant_ids or self.category_ids or self.sku_ids)
 
     def add(self, event: dict[str, Any]) -> None:
+        """Note what a captured row change touched. Domain events (e.g. inventory.low_stock) say
+        nothing the row changes that caused them do not, so they are skipped."""
+        if not event["event_type"].endswith(CAPTURED_ACTIONS):
+            return
         aggregate, payload = event["aggregate_type"], event["payload"] or {}
-        if aggregate == "product":
-            self.product_ids.add(payload["id"])
-        elif aggregate == "sku":
-            self.product_ids.add(payload["product_id"])
-        elif aggregate == "inventory":
-            self.sku_ids.add(payload["sku_id"])
-        elif aggregate == "tenant":
-            self.tenant_ids.add(payload["id"])
-        elif aggregate == "category":
-            self.category_ids.add(payload["id"])
+        key, target = _TOUCHES.get(aggregate, (None, None))
+        if key is not None and payload.get(key):
+            getattr(self, target).add(payload[key])
 
     def resolve_skus(self, connection: Connection) -> None:
         """Stock changes name SKUs; search indexes products."""
