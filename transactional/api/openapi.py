@@ -1,8 +1,9 @@
 """The OpenAPI document as clients (and schemathesis) see it.
 
 Every error leaves the API as application/problem+json (see `transactional.api.app`), so every
-operation documents a `4XX` problem response instead of FastAPI's default 422 schema, and
-explicitly listed error codes get the problem body too. Routes that read their JSON body
+operation documents a `4XX` problem response instead of FastAPI's default 422 schema, a 503 for
+an unreachable database (all but the health probes), and explicitly listed error codes get the
+problem body too. Routes that read their JSON body
 themselves (to validate it in one pass, e.g. shopper events) document it with `json_body`.
 """
 
@@ -96,6 +97,8 @@ def _document_problems(document: dict[str, Any]) -> dict[str, Any]:
                 if status[0] in "45" and not response.get("content"):
                     responses[status] = _problem_response(response.get("description") or "error")
             responses.setdefault("4XX", _problem_response("the request was refused; `errors` names the fields"))
+            if "health" not in operation.get("tags", []):
+                responses.setdefault("503", _problem_response("the database is unavailable; retry after Retry-After"))
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     return document

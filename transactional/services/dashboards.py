@@ -118,6 +118,17 @@ def _rows(session: Session, sql: str, **params) -> list:
     return session.execute(text(sql), params).mappings().all()
 
 
+def _marts_built(session: Session, mart: str) -> bool:
+    """Dashboards read dbt's marts, which exist only once the warehouse has been built."""
+    return session.scalar(text("SELECT to_regclass(:mart)"), {"mart": mart}) is not None
+
+
+def _awaiting_first_refresh(audience: str, tenant_id: uuid.UUID | None) -> Dashboard:
+    return Dashboard(audience=audience, tenant_id=tenant_id, generated_at=datetime.now(UTC),
+                     title="No analytics yet: the first warehouse refresh has not run",
+                     data_through=None, start=None, end=None, product_id=None, products=[], kpis=[], panels=[])
+
+
 def _seller_range(session: Session, tenant_id: uuid.UUID, filters: DashboardFilters) -> tuple[date | None, date, date]:
     through = session.scalar(text("SELECT max(date) FROM seller_analytics.seller_daily_sales WHERE tenant_id = :t"),
                              {"t": tenant_id})
@@ -234,6 +245,8 @@ def _settlements(session: Session, scope: dict) -> tuple[Panel, list]:
 
 def build_seller_dashboard(session: Session, tenant_id: uuid.UUID, filters: DashboardFilters) -> Dashboard:
     """The seller's dashboard for the filters, from the seller marts."""
+    if not _marts_built(session, "seller_analytics.seller_daily_sales"):
+        return _awaiting_first_refresh("seller", tenant_id)
     through, start, end = _seller_range(session, tenant_id, filters)
     scope = {"t": tenant_id, "a": start, "b": end, "p": filters.product_id}
     totals = _rows(session, "SELECT coalesce(sum(gmv), 0) AS gmv, coalesce(sum(net_revenue), 0) AS net,"
@@ -291,6 +304,8 @@ def generate_seller_dashboards(tenant_ids: list[uuid.UUID], store: Callable[[Das
 
 def build_platform_dashboard(session: Session, filters: DashboardFilters) -> Dashboard:
     """The marketplace admin's dashboard, from the platform marts (platform scope only)."""
+    if not _marts_built(session, "platform_analytics.platform_conversion_funnel"):
+        return _awaiting_first_refresh("platform", None)
     through = session.scalar(text("SELECT max(date) FROM platform_analytics.platform_conversion_funnel"))
     end = filters.end or through or datetime.now(UTC).date()
     start = filters.start or end - timedelta(days=DEFAULT_DAYS - 1)
