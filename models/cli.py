@@ -6,11 +6,15 @@ import subprocess
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from models.data import Interactions
 
 console = Console(stderr=True)
 
@@ -130,7 +134,8 @@ def evaluate(
         evaluation.to_csv(output, index=False)
     if mlflow:
         data_source = {**data_source, **versions}
-        _log(runs, evaluation, protocol, data_source, k, ranking, negatives, seed, register_as)
+        _log(runs, evaluation, protocol, data_source, k, ranking, negatives, seed, register_as,
+             encoded=splits[0].train)
 
 
 def _key_value(item: str) -> tuple[str, str]:
@@ -160,6 +165,7 @@ def _log(
     negatives: int,
     seed: int,
     register_as: str | None,
+    encoded: Interactions,
 ) -> None:
     from models import tracking
 
@@ -172,7 +178,7 @@ def _log(
         **({"negatives": negatives} if ranking is RankingMode.sampled else {}),
         **{f"data_{key}": value for key, value in data_source.items()},
     }
-    logged = tracking.log_evaluation(runs, evaluation, context, k)
+    logged = tracking.log_evaluation(runs, evaluation, context, k, encoded=encoded)
     console.print(f"MLflow run {logged.parent_run_id} at {tracking.tracking_uri()}")
     if register_as:
         per_model = evaluation[

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from models.ann import build_index
+from models.data import Interactions
 from models.experiment import ModelRun
 from transactional.config import get_settings
 
@@ -73,9 +74,12 @@ def log_evaluation(
     context: Mapping[str, object],
     k: int = 10,
     experiment: str = EXPERIMENT,
+    encoded: Interactions | None = None,
 ) -> LoggedEvaluation:
     """Log one evaluation; `context` holds the protocol settings and data versions (input file hash,
-    Delta table versions...), recorded as parameters and tags of every run."""
+    Delta table versions...), recorded as parameters and tags of every run. `encoded` is any split of
+    the data the runs were fitted on: its user and item ids are logged beside the embeddings, which
+    a server needs to map vector rows back to products and users."""
     mlflow = _mlflow()
     context_params = {key: str(value) for key, value in context.items()}
     by_model: dict[str, list[ModelRun]] = {}
@@ -90,7 +94,7 @@ def log_evaluation(
         mlflow.log_params(context_params)
         _log_table(mlflow, evaluation_table)
         child_ids = {
-            name: _log_model(mlflow, experiment_key, name, model_runs, context_params, k)
+            name: _log_model(mlflow, experiment_key, name, model_runs, context_params, k, encoded)
             for name, model_runs in by_model.items()
         }
     return LoggedEvaluation(parent.info.run_id, child_ids)
@@ -105,7 +109,13 @@ def _log_table(mlflow, evaluation_table: pd.DataFrame) -> None:
 
 
 def _log_model(
-    mlflow, experiment_key: str, name: str, model_runs: Sequence[ModelRun], context: Mapping[str, str], k: int
+    mlflow,
+    experiment_key: str,
+    name: str,
+    model_runs: Sequence[ModelRun],
+    context: Mapping[str, str],
+    k: int,
+    encoded: Interactions | None,
 ) -> str:
     final = model_runs[-1]
     with mlflow.start_run(
@@ -143,6 +153,10 @@ def _log_model(
                 index.save(folder / "items.faiss")
                 mlflow.log_artifact(str(folder / "item_vectors.npy"), "embeddings")
                 mlflow.log_artifact(str(folder / "items.faiss"), "faiss")
+                if encoded is not None:
+                    for ids_name, ids in (("item_ids", encoded.item_ids), ("user_ids", encoded.user_ids)):
+                        np.save(folder / f"{ids_name}.npy", np.asarray(ids).astype(str))
+                        mlflow.log_artifact(str(folder / f"{ids_name}.npy"), "embeddings")
                 mlflow.log_params({"faiss_kind": index.kind, "faiss_search_effort": index.search_effort})
                 mlflow.log_metric(f"faiss_recall_at_{k}", index.recall)
     return child.info.run_id
