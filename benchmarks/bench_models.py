@@ -65,7 +65,9 @@ def ann_figures(
         f"{name}_recall_at_{k}": round(recall_at_k(found, exact), 4),
         f"{name}_speedup_vs_flat": round(flat_seconds / ann_seconds, 2),
         # Queries after which building the index has cost less than searching without it.
-        f"{name}_break_even_queries": round(build_seconds / max((flat_seconds - ann_seconds) / len(queries), 1e-9)),
+        f"{name}_break_even_queries": round(
+            build_seconds / max((flat_seconds - ann_seconds) / len(queries), 1e-9)
+        ),
     }
 
 
