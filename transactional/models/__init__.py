@@ -7,6 +7,7 @@ from transactional.models.commerce import (
     PaymentStatus, PaymentWebhookEvent, Refund, Review, StockAdjustment, StockReservation, SubOrder,
     Warehouse,
 )
+from transactional.models.experiments import Experiment, ExperimentStatus, Surface
 from transactional.models.external import ExternalDataset, ExternalInteraction
 from transactional.models.feed import OutboxEvent, ShopperEvent
 from transactional.models.tenancy import (
@@ -14,10 +15,10 @@ from transactional.models.tenancy import (
 )
 
 __all__ = [
-    "AuditLog", "Base", "Cart", "CartItem", "Category", "ExternalDataset", "ExternalInteraction", "InventoryLevel",
-    "Order", "OrderItem",
+    "AuditLog", "Base", "Cart", "CartItem", "Category", "Experiment", "ExperimentStatus", "ExternalDataset",
+    "ExternalInteraction", "InventoryLevel", "Order", "OrderItem",
     "OrderStatus", "OrderStatusChange", "OutboxEvent", "Payment", "PaymentStatus", "PaymentWebhookEvent",
     "Plan", "Product", "ProductStatus", "ProductVersion", "RefreshToken", "Refund", "RevokedAccessToken",
     "Review", "Role", "ShopperEvent", "Sku", "StaffInvitation", "StockAdjustment", "StockReservation",
-    "SubOrder", "Tenant", "TenantStatus", "User", "Warehouse",
+    "SubOrder", "Surface", "Tenant", "TenantStatus", "User", "Warehouse",
 ]
