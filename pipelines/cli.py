@@ -158,15 +158,21 @@ def run_all(batch_size: int = typer.Option(None, min=1, help="rows per bronze mi
 
 @gdpr_app.command("erase")
 def gdpr_erase(user: str = typer.Option(..., "--user", help="the user's id")) -> None:
-    """Anonymise the user in PostgreSQL and remove their rows from every lakehouse table,
-    old file versions included."""
-    from pipelines import gdpr
+    """Anonymise the user in PostgreSQL, then remove their rows from every lakehouse table,
+    old file versions included. Safe to repeat."""
     from pipelines.engine import get_spark
+    from pipelines.gdpr import erase_from_lakehouse
+    from transactional.db import owner_engine
+    from transactional.services import gdpr
 
     with _problems(), _progress() as progress:
         progress.add_task(f"erasing {user}", total=None)
-        report = gdpr.erase_user(get_spark(), user)
-    _print_json({"user_id": report.user_id, "rows_removed": report.tables, "files_vacuumed": report.vacuumed_files})
+        user_id = gdpr.parse_user_id(user)
+        with owner_engine().begin() as connection:
+            anonymised = gdpr.anonymise_user(connection, user_id)
+        report = erase_from_lakehouse(get_spark(), user_id)
+    _print_json({"user_id": report.user_id, "postgres_rows_anonymised": anonymised, "rows_removed": report.tables,
+                 "files_vacuumed": report.vacuumed_files})
 
 
 @gdpr_app.command("export")
@@ -174,14 +180,29 @@ def gdpr_export(
     user: str = typer.Option(..., "--user", help="the user's id"),
     out: Path = typer.Option(Path("gdpr-export"), help="directory to write the export into"),
 ) -> None:
-    """Write everything held about the user (PostgreSQL and lakehouse) as JSON files."""
-    from pipelines import gdpr
+    """Write everything held about the user (PostgreSQL and lakehouse) as JSON files, one per
+    table, with a manifest."""
     from pipelines.engine import get_spark
+    from pipelines.gdpr import export_from_lakehouse
+    from transactional.db import owner_engine
+    from transactional.services import gdpr
 
     with _problems(), _progress() as progress:
         progress.add_task(f"exporting {user}", total=None)
-        counts = gdpr.export_user(get_spark(), user, out)
-    _print_json({"user_id": user, "directory": str(out), "files": counts})
+        user_id = gdpr.parse_user_id(user)
+        with owner_engine().begin() as connection:
+            held = {f"postgres.{table}": rows for table, rows in gdpr.export_user(connection, user_id).items()}
+        held |= {f"lakehouse.{table}": rows for table, rows in export_from_lakehouse(get_spark(), user_id).items()}
+        counts = _write_export(out, held)
+        (out / "manifest.json").write_text(json.dumps({"user_id": str(user_id), "files": counts}, indent=2))
+    _print_json({"user_id": str(user_id), "directory": str(out), "files": counts})
+
+
+def _write_export(destination: Path, held: dict[str, list]) -> dict[str, int]:
+    destination.mkdir(parents=True, exist_ok=True)
+    for name, rows in held.items():
+        (destination / f"{name}.json").write_text(json.dumps(rows, indent=2, default=str))
+    return {name: len(rows) for name, rows in held.items()}
 
 
 def _as_of(value: str | None) -> dict:

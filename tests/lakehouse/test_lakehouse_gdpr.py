@@ -1,20 +1,24 @@
-"""GDPR: erase removes a user from PostgreSQL's personal fields and from every lakehouse table,
-old file versions included; export writes everything held about them."""
+"""GDPR through `marketlake gdpr erase|export`, which runs PostgreSQL's half
+(transactional.services.gdpr) and the lakehouse's (pipelines.gdpr): erase removes a user from
+PostgreSQL's personal fields and from every lakehouse table, old file versions included; export
+writes everything held about them."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import uuid
 
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
-from pipelines import bronze, gdpr, gold, silver, tables
+from orchestration.cli import app
+from pipelines import bronze, gold, silver, tables
 from tests.lakehouse import sources
 from transactional.db import PLATFORM, owner_engine, session_scope
-from transactional.errors import BadRequest
 from transactional.models import Order
 
 
@@ -22,6 +26,11 @@ def _everything(spark):
     bronze.ingest(spark)
     silver.build_silver(spark)
     gold.build_gold(spark)
+
+
+def _erase(user_id: str):
+    """`marketlake gdpr erase` in this process (on the test session's Spark)."""
+    return CliRunner().invoke(app, ["gdpr", "erase", "--user", user_id])
 
 
 def _data_files_mention(root, value: str) -> list[str]:
@@ -48,11 +57,14 @@ def test_erase_removes_the_user_everywhere_including_old_versions(lakehouse, spa
     _, leaving, staying = _world(spark)
     assert _data_files_mention(lakehouse, leaving)  # the user was there
 
-    report = gdpr.erase_user(spark, leaving)
+    erased = _erase(leaving)
 
+    assert erased.exit_code == 0, erased.output
+    report = json.loads(erased.stdout)
+    assert report["postgres_rows_anonymised"]["users"] == 1
     assert {"bronze.outbox", "bronze.shopper_events", "silver.users", "silver.orders", "silver.events",
-            "gold.interactions"} <= set(report.tables)
-    assert report.vacuumed_files > 0
+            "gold.interactions"} <= set(report["rows_removed"])
+    assert report["files_vacuumed"] > 0
     assert _data_files_mention(lakehouse, leaving) == []
     assert _data_files_mention(lakehouse, staying)  # nobody else was touched
     with owner_engine().connect() as connection:
@@ -88,7 +100,13 @@ def test_export_writes_everything_held_about_the_user(lakehouse, spark, tmp_path
     assert staying not in exported
 
 
-def test_erase_rejects_a_malformed_user_id(lakehouse, spark):
-    with pytest.raises(BadRequest) as error:
-        gdpr.erase_user(spark, "not-a-uuid")
-    assert error.value.errors[0]["field"] == "user"
+def test_erase_refuses_a_malformed_or_unknown_user_and_erases_nothing(lakehouse, spark):
+    _, _, staying = _world(spark)
+    before = _data_files_mention(lakehouse, staying)
+
+    malformed, unknown = _erase("not-a-uuid"), _erase(str(uuid.uuid4()))
+
+    assert (malformed.exit_code, unknown.exit_code) == (2, 2)
+    assert "is not a user id" in malformed.stderr and "no user" in unknown.stderr
+    assert _data_files_mention(lakehouse, staying) == before
+    assert not tables.exists(tables.table_uri(*bronze.ERASURES))
