@@ -31,25 +31,25 @@ SECRET_COLUMNS = {"users": ("password_hash",)}
 
 # (what it erases, statement); each statement is idempotent, so an erasure can be repeated.
 ANONYMISE = (
-    ("users", "UPDATE users SET email = NULL, phone = NULL, full_name = NULL, external_ref = NULL,"
-              " is_active = false, password_hash = '!erased' WHERE id = :user AND (password_hash <> '!erased'"
-              " OR is_active OR num_nonnulls(email, phone, full_name, external_ref) > 0)"),
-    ("orders", "UPDATE orders SET shipping_address = jsonb_build_object('country', shipping_address->'country')"
-               " WHERE buyer_id = :user AND shipping_address - 'country' <> '{}'::jsonb"),
+    ("users", ("UPDATE users SET email = NULL, phone = NULL, full_name = NULL, external_ref = NULL,"
+               " is_active = false, password_hash = '!erased' WHERE id = :user AND (password_hash <> '!erased'"
+               " OR is_active OR num_nonnulls(email, phone, full_name, external_ref) > 0)")),
+    ("orders", ("UPDATE orders SET shipping_address = jsonb_build_object('country', shipping_address->'country')"
+                " WHERE buyer_id = :user AND shipping_address - 'country' <> '{}'::jsonb")),
     ("refresh_tokens", "DELETE FROM refresh_tokens WHERE user_id = :user"),
     ("cart_items", "DELETE FROM cart_items WHERE buyer_id = :user"),
     ("carts", "DELETE FROM carts WHERE buyer_id = :user"),
-    ("shopper_events", "UPDATE shopper_events SET user_id = NULL, anonymous_id = NULL, context = '{}'::jsonb"
-                       " WHERE user_id = :user"),
+    ("shopper_events", ("UPDATE shopper_events SET user_id = NULL, anonymous_id = NULL, context = '{}'::jsonb"
+                        " WHERE user_id = :user")),
     # The change log keeps copies of the personal fields it captured.
-    ("outbox", "UPDATE outbox SET payload = payload - 'email' - 'phone' - 'full_name'"
-               " WHERE aggregate_type = 'user' AND aggregate_id = CAST(:user AS text)"
-               " AND payload ?| array['email', 'phone', 'full_name']"),
-    ("outbox", "UPDATE outbox SET payload = payload - 'shipping_address'"
-               " WHERE aggregate_type = 'order' AND payload->>'buyer_id' = CAST(:user AS text)"
-               " AND payload ? 'shipping_address'"),
-    ("audit_log", "UPDATE audit_log SET changes = '{}'::jsonb"
-                  " WHERE entity_type = 'user' AND entity_id = CAST(:user AS text) AND changes <> '{}'::jsonb"),
+    ("outbox", ("UPDATE outbox SET payload = payload - 'email' - 'phone' - 'full_name'"
+                " WHERE aggregate_type = 'user' AND aggregate_id = CAST(:user AS text)"
+                " AND payload ?| array['email', 'phone', 'full_name']")),
+    ("outbox", ("UPDATE outbox SET payload = payload - 'shipping_address'"
+                " WHERE aggregate_type = 'order' AND payload->>'buyer_id' = CAST(:user AS text)"
+                " AND payload ? 'shipping_address'")),
+    ("audit_log", ("UPDATE audit_log SET changes = '{}'::jsonb"
+                   " WHERE entity_type = 'user' AND entity_id = CAST(:user AS text) AND changes <> '{}'::jsonb")),
 )
 
 
