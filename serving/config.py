@@ -50,9 +50,9 @@ class ServingSettings(BaseSettings):
     request_timeout_seconds: float | None = Field(
         2.0, gt=0, description="a request still running after this answers 503 (timed_out); unset: no limit")
     tenant_requests_per_minute: int = Field(
-        6000, ge=1, description="requests one storefront (the single `tenant_id` of a request) may make per minute")
-    experiments_refresh_seconds: float = Field(5.0, gt=0, description="how often running experiments are re-read")
-    impression_flush_seconds: float = Field(1.0, gt=0, description="how often recorded impressions are written")
+        6000, ge=1, description="requests per minute one storefront (a request's single `tenant_id`) may make")
+    experiments_refresh_seconds: float = Field(5.0, gt=0, description="how often running experiments are read")
+    impression_flush_seconds: float = Field(1.0, gt=0, description="how often queued impressions are written")
     impression_queue_size: int = Field(
         100_000, ge=1, description="impressions held while the database lags; beyond it new ones are dropped")
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from transactional.db import PLATFORM, session_scope
 from transactional.observability import log
@@ -62,6 +62,7 @@ class ExperimentTag(BaseModel):
                    model_version=assignment.model_version, strategy=assignment.strategy,
                    request_id=request_id)
 
+    @computed_field(description="copy into the `context` of the events about the items shown")
     @property
     def event_context(self) -> dict[str, str]:
         return {key: value for key in CONTEXT_KEYS if (value := getattr(self, key)) is not None}

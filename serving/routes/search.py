@@ -9,15 +9,20 @@ from fastapi import APIRouter, Query, Request
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
+from serving.experiments import ExperimentTag, assign
+from serving.impressions import ShopperDep, impressions
 from serving.search.columns import FacetValue, SearchFilters
-from serving.search.engine import SearchEngine, SearchRequest, SearchResult, SortOrder
+from serving.search.engine import Retrieval, SearchEngine, SearchRequest, SearchResult, SortOrder
 from serving.search.service import SearchService
-from transactional.api.deps import OptionalPrincipal
 from transactional.errors import Unprocessable
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 SEARCHES = Counter("marketlake_search_queries_total", "Searches by outcome", ["outcome"])
 CATEGORY_PATH = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$"
+# What a search experiment's variant may name as its strategy (transactional.services.experiments
+# checks the names): (retrieval, personalised).
+STRATEGIES = {"hybrid": (Retrieval.hybrid, True), "lexical": (Retrieval.lexical, True),
+              "semantic": (Retrieval.semantic, True), "unpersonalised": (Retrieval.hybrid, False)}
 
 
 class SearchItem(BaseModel):
@@ -67,6 +72,7 @@ class SearchPage(BaseModel):
     facets: Facets | None
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
     relaxed: Relaxed
+    experiment: ExperimentTag
 
 
 class SuggestionOut(BaseModel):
@@ -89,7 +95,7 @@ def _bucket(value: FacetValue) -> FacetBucket:
     return FacetBucket(value=value.value, count=value.count, label=value.label, min=value.min, max=value.max)
 
 
-def _page(query: str, result: SearchResult, with_facets: bool) -> SearchPage:
+def _page(query: str, result: SearchResult, with_facets: bool, tag: ExperimentTag) -> SearchPage:
     items = [
         SearchItem(
             id=hit.document.id, title=hit.document.title, brand=hit.document.brand, category=hit.document.category,
@@ -104,13 +110,13 @@ def _page(query: str, result: SearchResult, with_facets: bool) -> SearchPage:
                     ) if with_facets else None
     return SearchPage(query=query, total=result.total, items=items, facets=facets, next_cursor=result.next_cursor,
                       relaxed=Relaxed(applied=bool(result.relaxations), steps=list(result.relaxations),
-                                      dropped_filters=result.dropped_filters))
+                                      dropped_filters=result.dropped_filters), experiment=tag)
 
 
 @router.get("", summary="Search products (hybrid lexical + semantic, personalised for the signed-in shopper)")
 def search(
     request: Request,
-    principal: OptionalPrincipal,
+    shopper: ShopperDep,
     q: Annotated[str, Query(max_length=200,
                             description="what the shopper typed; empty lists the filtered catalog")] = "",
     category: Annotated[list[Annotated[str, Field(pattern=CATEGORY_PATH, max_length=255)]], Query(
@@ -133,13 +139,19 @@ def search(
         categories=tuple(category), tenant_ids=tuple(map(str, tenant_id)), brands=tuple(brand),
         price_min=price_min, price_max=price_max, rating_min=rating_min, in_stock=in_stock,
     )
+    assignment = assign(shopper.key, "search")
+    strategy = assignment.strategy if assignment is not None else None
+    retrieval, personalise = STRATEGIES.get(strategy, STRATEGIES["hybrid"])
     result = _engine(request).search(SearchRequest(
         query=q, filters=filters, sort=sort, limit=limit, cursor=cursor, facets=facets,
-        user_id=str(principal.user_id) if principal is not None else None,
+        user_id=str(shopper.user_id) if shopper.user_id is not None else None,
+        retrieval=retrieval, personalise=personalise,
     ))
     outcome = "empty" if not result.hits else "relaxed" if result.relaxations else "results"
     SEARCHES.labels(outcome).inc()
-    return _page(q, result, facets)
+    tag = ExperimentTag.of(assignment, request.state.correlation_id)
+    impressions.record(shopper, tag, [hit.document.id for hit in result.hits], query=q)
+    return _page(q, result, facets, tag)
 
 
 @router.get("/suggest", summary="Autocomplete: popular searches and product titles")

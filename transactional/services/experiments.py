@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 from transactional.errors import Conflict, NotFound, Unprocessable
 from transactional.models import Experiment, ExperimentStatus, Surface
 
+# Strategies the search route implements (serving.routes.search.STRATEGIES); a search variant must
+# name one. Recommendation strategies are the recommender's own and not checked here.
+SEARCH_STRATEGIES = ("hybrid", "lexical", "semantic", "unpersonalised")
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", min_length=1, max_length=64)]
 MAX_VARIANTS = 10
 
@@ -62,7 +65,7 @@ class ExperimentOut(BaseModel):
     stopped_at: datetime | None
 
 
-def _check_variants(variants: list[Variant]) -> None:
+def _check_variants(surface: Surface, variants: list[Variant]) -> None:
     problems = []
     seen: set[str] = set()
     for index, variant in enumerate(variants):
@@ -73,6 +76,9 @@ def _check_variants(variants: list[Variant]) -> None:
         if variant.model_version is None and variant.strategy is None:
             problems.append({"field": f"variants.{index}.model_version",
                              "reason": "give a model_version or a strategy"})
+        if surface == Surface.search and variant.strategy not in SEARCH_STRATEGIES:
+            problems.append({"field": f"variants.{index}.strategy",
+                             "reason": f"search variants name a strategy: one of {', '.join(SEARCH_STRATEGIES)}"})
     total = sum(variant.share for variant in variants)
     if total != 1:
         problems.append({"field": "variants", "reason": f"the shares sum to {total}, not 1"})
@@ -82,7 +88,7 @@ def _check_variants(variants: list[Variant]) -> None:
 
 def create_experiment(session: Session, data: ExperimentIn, actor_user_id: uuid.UUID | None) -> ExperimentOut:
     """A draft experiment; 422 naming the variant field at fault, 409 when the key is taken."""
-    _check_variants(data.variants)
+    _check_variants(data.surface, data.variants)
     experiment = Experiment(key=data.key, description=data.description, surface=data.surface.value,
                             status=ExperimentStatus.draft.value, created_by=actor_user_id,
                             variants=[variant.model_dump(mode="json") for variant in data.variants])
