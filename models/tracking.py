@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.ann import build_index
+from models.ann import VectorIndex, build_index
 from models.data import Interactions
 from models.experiment import ModelRun
 from transactional.config import get_settings
 
 EXPERIMENT = "marketlake-models"
+# The recommender the pipeline trains and registers, and serving loads (its `champion` version).
+REGISTERED_MODEL = "marketlake-recommender"
 VALIDATION_TAG = "validation_ndcg_at_10"
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -116,13 +118,15 @@ def _log_model(
     context: Mapping[str, str],
     k: int,
     encoded: Interactions | None,
+    kind: str = "model",
+    index: bool = True,
 ) -> str:
     final = model_runs[-1]
     with mlflow.start_run(
         experiment_id=experiment_key,
         run_name=name,
         nested=True,
-        tags={"marketlake.kind": "model", "model": name, "trained_on_split": final.split, **context},
+        tags={"marketlake.kind": kind, "model": name, "trained_on_split": final.split, **context},
     ) as child:
         mlflow.log_params(
             {
@@ -149,17 +153,54 @@ def _log_model(
             vectors = final.model.item_vectors()
             if vectors is not None:
                 np.save(folder / "item_vectors.npy", vectors)
-                index = build_index(vectors, k=k)
-                index.save(folder / "items.faiss")
                 mlflow.log_artifact(str(folder / "item_vectors.npy"), "embeddings")
-                mlflow.log_artifact(str(folder / "items.faiss"), "faiss")
                 if encoded is not None:
                     for ids_name, ids in (("item_ids", encoded.item_ids), ("user_ids", encoded.user_ids)):
                         np.save(folder / f"{ids_name}.npy", np.asarray(ids).astype(str))
                         mlflow.log_artifact(str(folder / f"{ids_name}.npy"), "embeddings")
-                mlflow.log_params({"faiss_kind": index.kind, "faiss_search_effort": index.search_effort})
-                mlflow.log_metric(f"faiss_recall_at_{k}", index.recall)
+                if index:
+                    _log_index(mlflow, build_index(vectors, k=k), k)
     return child.info.run_id
+
+
+def _log_index(mlflow, index: VectorIndex, k: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        mlflow.log_artifact(str(index.save(Path(directory) / "items.faiss")), "faiss")
+    mlflow.log_params({"faiss_kind": index.kind, "faiss_search_effort": index.search_effort})
+    mlflow.log_metric(f"faiss_recall_at_{k}", index.recall)
+
+
+def log_training(
+    model_run: ModelRun,
+    encoded: Interactions,
+    context: Mapping[str, object],
+    k: int = 10,
+    experiment: str = EXPERIMENT,
+) -> str:
+    """Log a model fitted for serving as one run of kind `training`: `context` (data versions, the
+    evaluation it was chosen by) as parameters, its validation figure, the model, its embeddings
+    and the ids of their rows. Its FAISS index is added by `log_index` once built and checked."""
+    mlflow = _mlflow()
+    context_params = {key: str(value) for key, value in context.items()}
+    return _log_model(
+        mlflow,
+        experiment_id(experiment),
+        model_run.model_name,
+        [model_run],
+        context_params,
+        k,
+        encoded,
+        kind="training",
+        index=False,
+    )
+
+
+def log_index(run_id: str, index: VectorIndex, k: int = 10) -> None:
+    """Add a FAISS index over a run's item vectors to that run (faiss/items.faiss, with its kind,
+    search effort and recall@k against exact search)."""
+    mlflow = _mlflow()
+    with mlflow.start_run(run_id=run_id):
+        _log_index(mlflow, index, k)
 
 
 def load_model(run_id: str):
