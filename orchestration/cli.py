@@ -124,7 +124,8 @@ def demo(
     simulate_seconds: float = typer.Option(20, min=1, help="length of the live-traffic simulation"),
     port: int = typer.Option(8000, help="port of the transactional API"),
 ) -> None:
-    """Start embedded PostgreSQL, migrate, load a demo marketplace, drive live traffic, then serve."""
+    """Start embedded PostgreSQL, migrate, load a demo marketplace, drive live traffic, build the lakehouse
+    and train the recommender, then serve."""
     from orchestration.demo import run_demo
 
     run_demo(serve=serve, scale=scale, seed=seed, shoppers=shoppers, simulate_seconds=simulate_seconds,

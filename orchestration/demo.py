@@ -50,6 +50,24 @@ def marketplace_counts() -> dict[str, int]:
         return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() for table in COUNTED_TABLES}
 
 
+def train_recommender() -> str:
+    """Bronze -> silver -> gold -> a registered recommender, as the Dagster `train` job run in the
+    instance the Dagster UI shows, so serving has a champion and the UI the run's lineage."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.resources import prepare_dagster_home
+    from orchestration.training import REGISTERED_KEY
+
+    with dg.DagsterInstance.from_config(str(prepare_dagster_home())) as instance:
+        result = defs.resolve_job_def("train").execute_in_process(instance=instance)
+    registered = next(event.materialization.metadata for event in result.get_asset_materialization_events()
+                      if event.asset_key == REGISTERED_KEY)
+    return (f"recommender: {registered['model'].value} registered as {registered['registered_model'].value} "
+            f"version {registered['version'].value} ({registered['alias'].value}), "
+            f"validation NDCG@10 {registered['validation_ndcg'].value:.3f}")
+
+
 def run_demo(*, serve: bool, scale: str, seed: int, shoppers: int, simulate_seconds: float, api_port: int,
              console: Console) -> None:
     from transactional.config import get_settings
@@ -59,10 +77,10 @@ def run_demo(*, serve: bool, scale: str, seed: int, shoppers: int, simulate_seco
     from transactional.embedded_pg import database_url
     from transactional.migrate import upgrade
 
-    console.rule("1/4 database")
+    console.rule("1/5 database")
     console.print(f"PostgreSQL: {database_url(get_settings())}")
     upgrade()
-    console.rule(f"2/4 marketplace (scale {scale}, seed {seed})")
+    console.rule(f"2/5 marketplace (scale {scale}, seed {seed})")
     generated = generate_and_load(scale, seed, progress=True)
     console.print(f"generated in {generated.generate_seconds}s (fingerprint {generated.fingerprint[:12]})")
 
@@ -70,10 +88,12 @@ def run_demo(*, serve: bool, scale: str, seed: int, shoppers: int, simulate_seco
     log_dir.mkdir(exist_ok=True)
     api, *others = user_interfaces(api_port)
     with running([api.service(log_dir)]):
-        console.rule(f"3/4 live traffic: {shoppers} simulated shoppers for {simulate_seconds:.0f}s")
+        console.rule(f"3/5 live traffic: {shoppers} simulated shoppers for {simulate_seconds:.0f}s")
         report = run_simulation(api.url(""), shoppers=shoppers, duration=simulate_seconds, seed=seed,
                                 dataset=(scale, seed))
-        console.rule("4/4 summary")
+        console.rule("4/5 lakehouse and recommender (Dagster job `train`)")
+        console.print(train_recommender())
+        console.rule("5/5 summary")
         summary = Table("loaded", "rows")
         for table, count in marketplace_counts().items():
             summary.add_row(table, f"{count:,}")
