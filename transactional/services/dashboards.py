@@ -31,6 +31,11 @@ PALETTE = {"primary": "#2563eb", "secondary": "#f97316", "good": "#16a34a", "war
            "muted": "#94a3b8"}
 STOCK_COLORS = {"out_of_stock": PALETTE["bad"], "low_stock": PALETTE["warn"], "in_stock": PALETTE["good"]}
 SETTLEMENT_COLORS = {"paid": PALETTE["good"], "scheduled": PALETTE["primary"], "open": PALETTE["muted"]}
+EXPERIMENTS_SHOWN = 3
+# (column prefix in platform_experiment_results, label, colour)
+EXPERIMENT_METRICS = (("click_through", "Click-through", PALETTE["primary"]),
+                      ("add_to_cart", "Added to cart", PALETTE["secondary"]),
+                      ("conversion", "Conversion", PALETTE["good"]))
 
 
 class DashboardFilters(BaseModel):
@@ -302,6 +307,30 @@ def generate_seller_dashboards(tenant_ids: list[uuid.UUID], store: Callable[[Das
 
 # --- marketplace dashboard -----------------------------------------------------------------------
 
+def _experiments(session: Session) -> Panel:
+    """The latest experiments' rates per variant, the 95% interval of each as its error bar."""
+    rows = _rows(session, "SELECT results.* FROM platform_analytics.platform_experiment_results AS results"
+                          " JOIN (SELECT experiment, max(last_exposed_at) AS seen"
+                          "       FROM platform_analytics.platform_experiment_results GROUP BY experiment"
+                          "       ORDER BY seen DESC LIMIT :shown) AS latest USING (experiment)"
+                          " ORDER BY latest.seen DESC, results.experiment, results.variant", shown=EXPERIMENTS_SHOWN
+                 ) if _marts_built(session, "platform_analytics.platform_experiment_results") else []
+    labels = [f"{row['experiment']} · {row['variant']}" for row in rows]
+    figure = go.Figure()
+    for metric, name, colour in EXPERIMENT_METRICS:
+        rates = [_number(row[f"{metric}_rate"]) for row in rows]
+        figure.add_bar(
+            x=labels, y=rates, name=name, marker_color=colour,
+            error_y={"type": "data", "symmetric": False,
+                     "array": [_number(row[f"{metric}_high"]) - rate for row, rate in zip(rows, rates, strict=True)],
+                     "arrayminus": [rate - _number(row[f"{metric}_low"]) for row, rate in zip(rows, rates, strict=True)]},
+            customdata=[[row["users"], _percent(row[f"{metric}_low"]), _percent(row[f"{metric}_high"])] for row in rows],
+            hovertemplate=f"%{{x}}: {name.lower()} %{{y:.1%}} (95%: %{{customdata[1]}} to %{{customdata[2]}},"
+                          " %{customdata[0]} shoppers)<extra></extra>")
+    return _panel("experiments", "A/B experiments: rates per variant with 95% intervals", figure, len(rows),
+                  barmode="group", hovermode="closest", yaxis={"tickformat": ".0%", "rangemode": "tozero"})
+
+
 def build_platform_dashboard(session: Session, filters: DashboardFilters) -> Dashboard:
     """The marketplace admin's dashboard, from the platform marts (platform scope only)."""
     if not _marts_built(session, "platform_analytics.platform_conversion_funnel"):
@@ -370,5 +399,6 @@ def build_platform_dashboard(session: Session, filters: DashboardFilters) -> Das
                    yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero"}),
             _panel("inventory", "Inventory health: stock-out rate by seller", stock_figure, len(stock),
                    hovermode="closest", yaxis={"automargin": True}, xaxis={"tickformat": ".0%"}),
+            _experiments(session),
         ],
     )

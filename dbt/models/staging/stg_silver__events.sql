@@ -15,6 +15,11 @@ select
     position,
     quantity,
     coalesce(context ->> 'device', 'unknown') as device,
+    -- the serving response the event is about (serving.experiments.CONTEXT_KEYS)
+    context ->> 'experiment' as experiment,
+    context ->> 'variant' as variant,
+    context ->> 'model_version' as model_version,
+    context ->> 'request_id' as request_id,
     -- how many results a search showed, when the client reports it
     case when jsonb_typeof(context -> 'result_count') = 'number'
          then (context ->> 'result_count')::integer end as result_count
