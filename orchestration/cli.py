@@ -10,6 +10,7 @@ from pipelines.cli import gdpr_app, lakehouse_app
 from serving.cli import build_search_index, evaluate_search, export_search_set, serve
 from transactional.config import get_settings
 from transactional.datagen.cli import generate, import_app, simulate
+from transactional.experiments_cli import experiments_app
 
 app = typer.Typer(help="Marketlake: a data and ML platform for multi-tenant marketplaces.", no_args_is_help=True)
 db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABASE_URL points elsewhere).",
@@ -17,6 +18,7 @@ db_app = typer.Typer(help="The PostgreSQL database (embedded by default; DATABAS
 app.add_typer(db_app, name="db")
 app.add_typer(lakehouse_app, name="lakehouse")
 app.add_typer(gdpr_app, name="gdpr")
+app.add_typer(experiments_app, name="experiments")
 app.command("generate")(generate)
 app.command("simulate")(simulate)
 app.add_typer(import_app, name="import")

@@ -72,7 +72,7 @@ LOADED_TABLES = (
                 "status text, min_price numeric(14,2), rating_avg numeric(3,2), rating_count integer, "
                 "deleted_at timestamptz, created_at timestamptz, updated_at timestamptz, " + _ENTITY),
     LoadedTable("silver", "skus", "sku_id uuid, tenant_id uuid, product_id uuid, sku_code text, price numeric(14,2), "
-                "currency text, is_active boolean, created_at timestamptz, " + _ENTITY),
+                "currency text, low_stock_threshold integer, is_active boolean, created_at timestamptz, " + _ENTITY),
     LoadedTable("silver", "warehouses", "warehouse_id uuid, tenant_id uuid, code text, name text, " + _ENTITY),
     LoadedTable("silver", "inventory", "inventory_id uuid, tenant_id uuid, sku_id uuid, warehouse_id uuid, "
                 "available integer, reserved integer, updated_at timestamptz, " + _ENTITY),
@@ -100,7 +100,8 @@ LOADED_TABLES = (
                 "conversion_rate double precision"),
     LoadedTable("gold", "search_queries", "search_event_id uuid, session_id text, user_key text, tenant_id uuid, "
                 "query text, searched_at timestamptz, clicked_products text[], first_click_position integer, "
-                "purchased_products text[], clicks integer, outcome text", dated_by="searched_at"),
+                "purchased_products text[], clicks integer, outcome text, result_count integer, shown_products text[]",
+                dated_by="searched_at"),
 )
 LOADED = {table.name: table for table in LOADED_TABLES}
 

@@ -1,6 +1,7 @@
 """One SparkSession for every job, from one of three engines chosen by the environment:
 
-- MARKETLAKE_SPARK_MASTER set: classic (JVM) Spark with delta-spark, for clusters;
+- MARKETLAKE_SPARK_MASTER set: classic (JVM) Spark with delta-spark, for clusters (Delta's jars
+  from Maven, or pre-staged ones named by MARKETLAKE_SPARK_JARS);
 - MARKETLAKE_SPARK_REMOTE set: a remote Spark Connect endpoint (Sail or Spark);
 - otherwise (the default): a Sail Spark Connect server started inside this process.
 
@@ -15,7 +16,7 @@ from functools import lru_cache
 
 from pyspark.sql import SparkSession
 
-from pipelines.settings import lakehouse_settings
+from pipelines.settings import LakehouseSettings, lakehouse_settings
 
 SESSION_CONFIG = {
     # Timestamps are UTC end to end: Postgres timestamptz in, Delta timestamps out.
@@ -61,17 +62,26 @@ def get_spark() -> SparkSession:
     # PySpark warns about pandas 3 on import; the jobs exchange Arrow, not pandas.
     warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0.*", category=FutureWarning)
     if settings.spark_master:
-        from delta import configure_spark_with_delta_pip
-
-        builder = SparkSession.builder.master(settings.spark_master).appName("marketlake")
-        for key, value in {**SESSION_CONFIG, **DELTA_SPARK_CONFIG}.items():
-            builder = builder.config(key, value)
-        return configure_spark_with_delta_pip(builder).getOrCreate()
+        return classic_builder(settings).getOrCreate()
     remote = settings.spark_remote or _EmbeddedSail.remote()
     session = SparkSession.builder.remote(remote).getOrCreate()
-    for key, value in SESSION_CONFIG.items():
+    for key, value in {**SESSION_CONFIG, **settings.spark_conf}.items():
         session.conf.set(key, value)
     return session
+
+
+def classic_builder(settings: LakehouseSettings) -> SparkSession.Builder:
+    """Classic (JVM) Spark with Delta's SQL extension and catalog. Delta's jars are the pre-staged
+    MARKETLAKE_SPARK_JARS when set (nothing is fetched); otherwise configure_spark_with_delta_pip
+    asks Maven for the artefact matching the installed delta-spark and pyspark."""
+    builder = SparkSession.builder.master(settings.spark_master).appName("marketlake")
+    for key, value in {**SESSION_CONFIG, **DELTA_SPARK_CONFIG, **settings.spark_conf}.items():
+        builder = builder.config(key, value)
+    if settings.spark_jars:
+        return builder.config("spark.jars", settings.spark_jars)
+    from delta import configure_spark_with_delta_pip
+
+    return configure_spark_with_delta_pip(builder)
 
 
 def local_jvm_spark(cores: int = 2) -> SparkSession:

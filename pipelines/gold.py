@@ -155,13 +155,27 @@ def transform_seller_daily(sub_orders: DataFrame, order_items: DataFrame, refund
     )
 
 
+# What a client reported in an event's context; null when absent or malformed (context is free-form JSON).
+def _reported_count(key: str) -> F.Column:
+    count = F.expr(f"try_cast(get_json_object(context, '$.{key}') AS INT)")
+    return F.when(count >= 0, count)
+
+
+def _reported_ids(key: str) -> F.Column:
+    return F.coalesce(F.from_json(F.get_json_object("context", f"$.{key}"), "ARRAY<STRING>"),
+                      F.array().cast("array<string>"))
+
+
 def transform_search_queries(events: DataFrame) -> DataFrame:
-    """Every search with what followed in its session: results clicked, and whether a clicked
-    result was bought (added to cart or purchased) afterwards."""
+    """Every search with what it found (`result_count`, `shown_products`, as the client reported
+    them in the event's context) and what followed in its session: results clicked, and whether a
+    clicked result was bought (added to cart or purchased) afterwards."""
     searches = (events.where(F.col("event_type") == "search")
                 .select("event_id", "session_id", _user_key().alias("user_key"), "tenant_id",
                         F.col("query").alias("raw_query"), F.lower(F.trim("query")).alias("query"),
-                        F.col("occurred_at").alias("searched_at")))
+                        F.col("occurred_at").alias("searched_at"),
+                        _reported_count("result_count").alias("result_count"),
+                        _reported_ids("results_shown").alias("shown_products")))
     next_search = Window.partitionBy("session_id").orderBy("searched_at", "event_id")
     searches = searches.withColumn("_until", F.lead("searched_at").over(next_search))
     clicks = (events.where((F.col("event_type") == "click") & F.col("query").isNotNull())
@@ -185,6 +199,7 @@ def transform_search_queries(events: DataFrame) -> DataFrame:
                     F.min("click_position").alias("first_click_position")))
     return (
         outcome.join(bought, "event_id", "left")
+        .join(searches.select("event_id", "result_count", "shown_products"), "event_id", "left")
         .withColumn("purchased_products", F.coalesce("purchased_products", F.array().cast("array<string>")))
         .withColumn("clicks", F.size("clicked_products"))
         .withColumn("outcome", F.when(F.size("purchased_products") > 0, "purchased")

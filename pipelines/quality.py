@@ -58,7 +58,8 @@ SUITES = {suite.table: suite for suite in (
     Suite("silver.categories", ("category_id",), ("slug",)),
     Suite("silver.products", ("tenant_id", "product_id"), ("title", "status"), {"rating_avg": (0, 5)},
           references={"tenant_id": "silver.tenants.tenant_id"}),
-    Suite("silver.skus", ("tenant_id", "sku_id"), ("sku_code", "price"), {"price": _MONEY},
+    Suite("silver.skus", ("tenant_id", "sku_id"), ("sku_code", "price"),
+          {"price": _MONEY, "low_stock_threshold": (0, None)},
           references={"product_id": "silver.products.product_id"}),
     Suite("silver.warehouses", ("tenant_id", "warehouse_id"), ("code",)),
     Suite("silver.inventory", ("tenant_id", "inventory_id"), ("sku_id",), {"available": (0, None), "reserved": (0, None)},
@@ -87,7 +88,8 @@ SUITES = {suite.table: suite for suite in (
     Suite("gold.seller_daily", ("tenant_id", "date"), (), {"orders": (0, None), "units": (0, None),
                                                            "gross_revenue": _MONEY, "avg_rating": (1, 5)},
           references={"tenant_id": "silver.tenants.tenant_id"}),
-    Suite("gold.search_queries", ("search_event_id",), ("session_id", "query", "searched_at"), {"clicks": (0, None)},
+    Suite("gold.search_queries", ("search_event_id",), ("session_id", "query", "searched_at"),
+          {"clicks": (0, None), "result_count": (0, None)},
           {"outcome": ("abandoned", "clicked", "purchased")}),
 )}
 

@@ -22,6 +22,12 @@ class LakehouseSettings(BaseSettings):
         description="object-store credentials and endpoints for the deltalake reader (JSON object)")
     spark_remote: str | None = Field(None, description="a Spark Connect endpoint, sc://host:port (Sail or Spark)")
     spark_master: str | None = Field(None, description="classic Spark with delta-spark, e.g. local[2] or yarn")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict, description="extra Spark settings (JSON object), e.g. spark.hadoop.fs.s3a.* for an "
+                                          "object store on classic Spark, or spark.sql.shuffle.partitions")
+    spark_jars: str | None = Field(
+        None, description="classic Spark: comma-separated paths or URLs of pre-staged jars (delta-spark and "
+                          "delta-storage) for clusters that cannot reach Maven; unset, they are fetched from Maven")
     lakehouse_batch_size: int = Field(5_000, description="rows per bronze micro-batch (one Delta commit)")
     stream_interval_seconds: float = Field(2.0, description="pause between micro-batches of `lakehouse stream`")
     lakehouse_pii_key: str | None = Field(

@@ -74,7 +74,8 @@ ENTITIES = (
                   f"rating_avg DECIMAL(3,2), rating_count INT, deleted_at {_TS}, created_at {_TS}, updated_at {_TS}"),
     Entity("skus", "sku", "sku_id",
            fields=f"id STRING, tenant_id STRING, product_id STRING, sku_code STRING, price {_MONEY}, "
-                  f"currency STRING, weight_grams INT, is_active BOOLEAN, created_at {_TS}, updated_at {_TS}"),
+                  f"currency STRING, weight_grams INT, low_stock_threshold INT, is_active BOOLEAN, created_at {_TS}, "
+                  f"updated_at {_TS}"),
     Entity("warehouses", "warehouse", "warehouse_id",
            fields=f"id STRING, tenant_id STRING, code STRING, name STRING, created_at {_TS}"),
     Entity("inventory", "inventory", "inventory_id",

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
-from deltalake import DeltaTable
+from deltalake import DeltaTable, Field
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.settings import lakehouse_settings
@@ -116,6 +116,7 @@ def upsert(spark: SparkSession, source: DataFrame, uri: str, *, keys: Sequence[s
     if not exists(uri):
         overwrite(source, uri, partition_by=partition_by)
         return
+    add_missing_columns(uri, source)
     view = f"upsert_source_{abs(hash(uri))}"
     source.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
@@ -124,6 +125,19 @@ def upsert(spark: SparkSession, source: DataFrame, uri: str, *, keys: Sequence[s
         spark.sql(f"MERGE INTO delta.`{uri}` AS t USING {view} AS s ON {on} {matched} WHEN NOT MATCHED THEN INSERT *")
     finally:
         spark.catalog.dropTempView(view)
+
+
+def add_missing_columns(uri: str, source: DataFrame) -> list[str]:
+    """Add the source's columns the table lacks (null in existing rows): tables only grow, and a
+    MERGE with `UPDATE SET *` would otherwise drop a new column silently (Sail 0.7 does)."""
+    table = delta_table(uri)
+    present = set(table.schema().to_arrow().names)
+    missing = [column for column in source.schema.fields if column.name not in present]
+    if missing:
+        # A Spark StructField's JSON is the Delta schema's own field format.
+        table.alter.add_columns([Field.from_json(json.dumps({**column.jsonValue(), "nullable": True}))
+                                 for column in missing])
+    return [column.name for column in missing]
 
 
 def delete_where(spark: SparkSession, uri: str, condition: str) -> None:

@@ -51,6 +51,19 @@ def test_every_table_is_filled_and_references_stay_in_range():
     assert data.events["occurred_at"].max() < pl.Series([HISTORY_END]).dt.offset_by("1d")[0]
 
 
+def test_a_search_reports_how_many_products_its_category_has():
+    data = small()
+    leaf_products = data.products.group_by("category_slug").len()
+    nouns = pl.DataFrame([(leaf.slug, leaf.nouns[0]) for _, leaf in leaves()], schema=["category_slug", "query"],
+                         orient="row")
+    expected = dict(nouns.join(leaf_products, on="category_slug").group_by("query").agg(pl.col("len").sum()).iter_rows())
+    searches = data.events.filter(pl.col("event_type") == "search")
+    assert searches.height > 0 and searches["result_count"].null_count() == 0
+    assert all(count == expected[query] for query, count in searches.select("query", "result_count").iter_rows())
+    assert data.events.filter(pl.col("event_type") != "search")["result_count"].null_count() == \
+        data.events.height - searches.height
+
+
 def test_titles_are_readable_and_drawn_from_the_category_vocabulary():
     products = small().products
     by_slug = {leaf.slug: leaf for _, leaf in leaves()}

@@ -44,6 +44,10 @@ def test_tiny_marketplace_loads_through_the_services_and_reloading_changes_nothi
     assert _count(Payment) == data.payments.height
     assert _count(Review) == data.reviews.height
     assert _count(ShopperEvent) == data.events.height
+    with session_scope(PLATFORM) as session:
+        reported = session.scalars(select(ShopperEvent.context["result_count"].as_integer()).where(
+            ShopperEvent.event_type == "search")).all()
+    assert sorted(reported) == sorted(data.events.filter(pl.col("event_type") == "search")["result_count"].to_list())
     assert _count(Refund) == data.orders.filter(pl.col("status") == "REFUNDED").height
     # every sub-order's history starts at PAYMENT_PENDING and ends at its status
     assert _count(OrderStatusChange, PLATFORM, OrderStatusChange.from_status.is_(None)) == data.sub_orders.height

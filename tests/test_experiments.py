@@ -18,6 +18,10 @@ from transactional.services.experiments import running_experiments
 PATH = "/v1/admin/experiments"
 
 
+SEARCH_VARIANTS = [{"name": "control", "share": "0.5", "strategy": "hybrid"},
+                   {"name": "lexical", "share": "0.5", "strategy": "lexical"}]
+
+
 def _definition(key: str = "reco-v2", surface: str = "recommendations", **changes) -> dict:
     return {"key": key, "surface": surface, "description": "two-tower vs popularity",
             "variants": [{"name": "control", "share": "0.5", "strategy": "popular"},
@@ -71,7 +75,7 @@ def test_changes_are_audited_with_the_operator(client, admin):
 
 def test_only_one_experiment_runs_per_surface(client, admin):
     first, second = _create(client, admin, key="a"), _create(client, admin, key="b")
-    search = _create(client, admin, key="c", surface="search")
+    search = _create(client, admin, key="c", surface="search", variants=SEARCH_VARIANTS)
     assert client.post(f"{PATH}/{first['id']}/start", headers=admin).status_code == 200
     refused = client.post(f"{PATH}/{second['id']}/start", headers=admin)
     assert refused.status_code == 409 and _fields(refused) == ["surface"]
@@ -98,6 +102,14 @@ def test_an_invalid_split_is_refused_naming_the_field(client, admin, variants, f
     response = client.post(PATH, json=_definition(variants=variants), headers=admin)
     assert response.status_code == 422, response.text
     assert _fields(response) == fields
+
+
+def test_search_variants_name_a_strategy_the_search_route_implements(client, admin):
+    response = client.post(PATH, headers=admin, json=_definition(surface="search", variants=[
+        SEARCH_VARIANTS[0], {"name": "v2", "share": "0.5", "model_version": "7"}]))
+    assert response.status_code == 422 and _fields(response) == ["variants.1.strategy"]
+    assert _create(client, admin, surface="search", variants=SEARCH_VARIANTS)["variants"] == [
+        {**variant, "share": variant["share"], "model_version": None} for variant in SEARCH_VARIANTS]
 
 
 def test_bad_keys_surfaces_and_duplicates_are_refused(client, admin):
@@ -186,3 +198,30 @@ def test_the_tag_carries_the_event_context_keys():
     assert tag.event_context == {"experiment": "reco-v2", "variant": "treatment", "model_version": "12",
                                  "request_id": "req-1"}
     assert ExperimentTag.of(None, "req-2").event_context == {"request_id": "req-2"}
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+def test_operators_run_an_experiment_from_the_cli(db):
+    from typer.testing import CliRunner
+
+    from transactional.experiments_cli import experiments_app
+
+    runner = CliRunner()
+    created = runner.invoke(experiments_app, ["create", "search-lexical", "--surface", "search",
+                                              "--variant", "control:0.5:strategy=hybrid",
+                                              "--variant", "lexical:0.5:strategy=lexical"])
+    assert created.exit_code == 0, created.output
+    assert runner.invoke(experiments_app, ["start", "search-lexical"]).exit_code == 0
+    listed = runner.invoke(experiments_app, ["list"])
+    assert "search-lexical" in listed.output and "running" in listed.output
+
+    bad_split = runner.invoke(experiments_app, ["create", "other", "--surface", "search", "--variant",
+                                                "a:0.6:strategy=hybrid", "--variant", "b:0.6:strategy=lexical"])
+    assert bad_split.exit_code == 1 and "variants" in bad_split.output
+    malformed = runner.invoke(experiments_app, ["create", "other", "--surface", "search", "--variant", "a=0.5"])
+    assert malformed.exit_code == 2 and "--variant" in malformed.output
+    assert runner.invoke(experiments_app, ["stop", "nope"]).exit_code == 1
+    assert runner.invoke(experiments_app, ["stop", "search-lexical"]).exit_code == 0
+    with session_scope(PLATFORM) as session:
+        assert session.scalar(text("SELECT status FROM experiments WHERE key = 'search-lexical'")) == "stopped"

@@ -9,14 +9,15 @@ from sqlalchemy import func, select
 from transactional.datagen.generator import generate_marketplace
 from transactional.datagen.loader import load_marketplace
 from transactional.datagen.model import BehaviourModel
-from transactional.datagen.simulator import run_simulation
+from serving.routes.search import Relaxed, SearchItem, SearchPage
+from transactional.datagen.simulator import run_simulation, search_context
 from transactional.db import PLATFORM, session_scope
 from transactional.models import Order, OrderStatus, ShopperEvent, SubOrder
 
 pytestmark = pytest.mark.slow
 
 EAGER = BehaviourModel(add_to_cart_base=0.5, checkout_probability=1.0, decline_probability=0.5,
-                       retry_success_probability=1.0, mean_session_views=3)
+                       retry_success_probability=1.0, mean_session_views=3, search_start_probability=1.0)
 
 
 def test_shoppers_buy_through_the_api_and_staff_fulfil_the_orders(live_server):
@@ -41,6 +42,24 @@ def test_shoppers_buy_through_the_api_and_staff_fulfil_the_orders(live_server):
             SubOrder.status.in_([OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED]),
             Order.idempotency_key.not_like("history:%")))
     assert moved >= 1  # staff moved on at least one share of an order placed by the simulation
+    # No search API here: a search reports what the behaviour model finds (its category's products).
+    with session_scope(PLATFORM) as session:
+        searches = session.scalars(select(ShopperEvent.context).where(
+            ShopperEvent.event_type == "search", ShopperEvent.context["source"].as_string() == "simulator")).all()
+    assert searches and all(c["result_count"] >= len(c["results_shown"]) > 0 for c in searches)
+
+
+def test_a_search_event_reports_the_search_apis_answer():
+    def page(total: int, relaxed: bool) -> dict:
+        return {"query": "red mug", "total": total, "items": [{"id": "p-1", "title": "Red mug"}],
+                "relaxed": {"applied": relaxed, "steps": ["any_words"] if relaxed else [], "dropped_filters": []}}
+
+    # the fields read are the serving API's
+    assert {"total", "items", "relaxed"} <= set(SearchPage.model_fields)
+    assert {"id"} <= set(SearchItem.model_fields) and {"applied"} <= set(Relaxed.model_fields)
+    assert search_context(page(37, relaxed=False)) == {"result_count": 37, "results_shown": ["p-1"], "relaxed": False}
+    # results from a relaxed query: the query as typed found nothing
+    assert search_context(page(5, relaxed=True)) == {"result_count": 0, "results_shown": ["p-1"], "relaxed": True}
 
 
 def test_a_request_rate_cap_holds(live_server):

@@ -1,6 +1,7 @@
-"""The pure transforms on fixed inputs, runnable on any SparkSession. `python -m
-tests.lakehouse.portable_transforms` runs them on JVM Spark in local mode (plain DataFrames: no
-Delta jars here) and prints the results as JSON, for comparison with Sail's."""
+"""The pure transforms on fixed inputs, and a Delta MERGE round trip, runnable on any SparkSession.
+`python -m tests.lakehouse.portable_transforms [--delta ROOT]` runs the transforms on JVM Spark in
+local mode (plain DataFrames), or the round trip under ROOT on the configured engine (classic Spark
+with Delta's jars), and prints the results as JSON, for comparison with Sail's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipelines import bronze, gold, silver
+from pipelines import bronze, gold, silver, tables
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TENANT, PRODUCT_A, PRODUCT_B, USER = "t-1", "p-a", "p-b", "u-1"
@@ -30,11 +31,11 @@ def _product(seq: int, title: str, minutes: int, product: str = PRODUCT_A) -> tu
 
 
 def _event(seq: int, kind: str, session: str, minutes: float, product: str | None = None, query: str | None = None,
-           user: str | None = USER, agent: str = "Mozilla/5.0") -> tuple:
+           user: str | None = USER, agent: str = "Mozilla/5.0", **context) -> tuple:
     at = T0 + timedelta(minutes=minutes)
     return (f"ev{seq}", seq, 500 + seq, kind, user, None if user else "device", session, at, at, TENANT, product,
             None, query, 0 if kind == "click" else None, 1 if kind in ("add_to_cart", "purchase") else None,
-            json.dumps({"user_agent": agent}))
+            json.dumps({"user_agent": agent, **context}))
 
 
 def inputs(spark: SparkSession) -> dict[str, DataFrame]:
@@ -43,11 +44,13 @@ def inputs(spark: SparkSession) -> dict[str, DataFrame]:
         _product(4, "other", 1, PRODUCT_B),
     ], OUTBOX_DDL)
     events = spark.createDataFrame([
-        _event(1, "search", "s1", 0, query="Lamp"), _event(2, "click", "s1", 1, PRODUCT_A, "lamp"),
+        _event(1, "search", "s1", 0, query="Lamp", result_count=12, results_shown=[PRODUCT_A, PRODUCT_B]),
+        _event(2, "click", "s1", 1, PRODUCT_A, "lamp"),
         _event(3, "view", "s1", 2, PRODUCT_A), _event(4, "view", "s1", 3, PRODUCT_B),
         _event(5, "add_to_cart", "s1", 4, PRODUCT_A), _event(6, "purchase", "s1", 5, PRODUCT_A),
         _event(7, "view", "s2", 1, PRODUCT_B, user=None), _event(8, "view", "s3", 1, PRODUCT_B, agent="Googlebot"),
-        _event(9, "search", "s2", 2, query="chair", user=None),
+        _event(9, "search", "s2", 2, query="chair", user=None, result_count=0, results_shown=[]),
+        _event(10, "search", "s2", 3, query="sofa", user=None, result_count="many"),  # malformed: not a count
     ], EVENTS_DDL)
     return {"outbox": outbox, "events": events}
 
@@ -82,7 +85,22 @@ def results(spark: SparkSession) -> dict[str, list[dict]]:
     }
 
 
-if __name__ == "__main__":
-    from pipelines.engine import local_jvm_spark
+def delta_round_trip(spark: SparkSession, root: str) -> list[dict]:
+    """Two guarded MERGE upserts into a Delta table (a newer change, then a stale one and a new
+    key), and the table read back."""
+    uri, ddl = f"{root}/silver/products", "product_id STRING, title STRING, version INT"
+    for changes in ([("p-a", "first", 2)], [("p-a", "stale", 1), ("p-b", "other", 1)]):
+        tables.upsert(spark, spark.createDataFrame(changes, ddl), uri, keys=["product_id"],
+                      newer_than="s.version > t.version")
+    return _rows(tables.read(spark, uri))
 
-    json.dump(results(local_jvm_spark()), sys.stdout)
+
+if __name__ == "__main__":
+    # --configured: on the engine the environment configures (pipelines.engine.get_spark), e.g.
+    # classic Spark from MARKETLAKE_SPARK_MASTER; otherwise on plain JVM Spark in local mode.
+    from pipelines.engine import get_spark, local_jvm_spark
+
+    if "--delta" in sys.argv:
+        json.dump(delta_round_trip(get_spark(), sys.argv[sys.argv.index("--delta") + 1]), sys.stdout)
+    else:
+        json.dump(results(local_jvm_spark()), sys.stdout)

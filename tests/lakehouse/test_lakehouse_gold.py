@@ -34,7 +34,8 @@ def _journeys(store, buyer):
 
     tenant = store.tenant_id
     sources.events([
-        {"event_type": "search", "session_id": "a", "user_id": buyer, "query": "Mug ", "occurred_at": at()},
+        {"event_type": "search", "session_id": "a", "user_id": buyer, "query": "Mug ", "occurred_at": at(),
+         "context": {"result_count": 7, "results_shown": [mug, lamp]}},
         {"event_type": "click", "session_id": "a", "user_id": buyer, "query": "mug", "position": 0,
          "product_id": mug, "tenant_id": tenant, "occurred_at": at()},
         {"event_type": "view", "session_id": "a", "user_id": buyer, "product_id": mug, "tenant_id": tenant,
@@ -46,7 +47,8 @@ def _journeys(store, buyer):
         {"event_type": "search", "session_id": "a", "user_id": buyer, "query": "lamp", "occurred_at": at()},
         {"event_type": "click", "session_id": "a", "user_id": buyer, "query": "lamp", "position": 3,
          "product_id": lamp, "tenant_id": tenant, "occurred_at": at()},
-        {"event_type": "search", "session_id": "b", "anonymous_id": "device-9", "query": "chair", "occurred_at": at()},
+        {"event_type": "search", "session_id": "b", "anonymous_id": "device-9", "query": "chair", "occurred_at": at(),
+         "context": {"result_count": 0, "results_shown": []}},
         {"event_type": "view", "session_id": "b", "anonymous_id": "device-9", "product_id": lamp,
          "tenant_id": tenant, "occurred_at": at()},
         {"event_type": "view", "session_id": "b", "anonymous_id": "device-9", "product_id": lamp,
@@ -84,6 +86,8 @@ def test_gold_tables_describe_what_shoppers_did(lakehouse, spark):
     assert searches["mug"]["outcome"] == "purchased" and list(searches["mug"]["purchased_products"]) == [mug]
     assert searches["lamp"]["outcome"] == "clicked" and searches["lamp"]["first_click_position"] == 3
     assert searches["chair"]["outcome"] == "abandoned"
+    assert (searches["mug"]["result_count"], list(searches["mug"]["shown_products"])) == (7, [mug, lamp])
+    assert searches["chair"]["result_count"] == 0 and searches["lamp"]["result_count"] is None  # not reported
 
     popularity = {(row["window_days"], row["product_id"]): row for row in _gold(lakehouse, "item_popularity")}
     assert popularity[(1, mug)]["rank_in_category"] == 1 and popularity[(1, mug)]["tenant_id"] == str(store.tenant_id)
@@ -117,7 +121,7 @@ def test_a_failing_suite_stops_publication_and_says_which_expectation_failed(lak
 
     report = _run(spark)
 
-    depends_on_order_items = {"interactions", "seller_daily"}
+    depends_on_order_items = {table.name for table in gold.GOLD_TABLES if "order_items" in table.reads}
     assert set(report.blocked) == depends_on_order_items
     assert not any((lakehouse / "gold" / name).exists() for name in depends_on_order_items)
     reasons = report.blocked["interactions"]

@@ -589,6 +589,9 @@ class History:
         order = np.lexsort((t["seq"], t["session"], t["at"]))
         t = {k: v[order] for k, v in t.items()}
         nouns = [lf.nouns[0] for _, lf in LEAVES]
+        # A search names a leaf category and finds that leaf's products: the behaviour model has
+        # no failed searches, so generated zero-result searches are leaves with no products.
+        leaf_products = np.bincount(self.catalog.product_leaf, minlength=len(LEAVES))
         frame = pl.DataFrame({
             "session_idx": t["session"].astype(np.int32),
             "user_idx": self.session_user[t["session"]].astype(np.int32),
@@ -599,10 +602,11 @@ class History:
             "query_leaf": t["query"].astype(np.int32),
             "position": t["position"].astype(np.int32),
             "quantity": t["quantity"].astype(np.int32),
+            "result_count": np.where(t["kind"] == SEARCH, leaf_products[np.maximum(t["query"], 0)], -1).astype(np.int32),
             "occurred_at": t["at"],
         })
         absent_as_null = [pl.when(pl.col(name) >= 0).then(pl.col(name)).alias(name)
-                          for name in ("user_idx", "product_idx", "sku_idx", "position", "quantity")]
+                          for name in ("user_idx", "product_idx", "sku_idx", "position", "quantity", "result_count")]
         return frame.with_columns(
             *absent_as_null,
             pl.when(pl.col("query_leaf") >= 0).then(

@@ -302,12 +302,12 @@ class Loader:
         tag = f"{data.scale}-{data.seed}"
         task = self._task("events", data.events.height)
         columns = ("session_idx", "user_idx", "bot", "event_type", "product_idx", "sku_idx", "position",
-                   "quantity", "occurred_at", "query")
+                   "quantity", "occurred_at", "query", "result_count")
         for offset in range(0, data.events.height, EVENTS_PER_BATCH):
             frame = data.events.slice(offset, EVENTS_PER_BATCH)
             batch = []
             for number, (session_idx, user_idx, bot, kind, product_idx, sku_idx, position, quantity, occurred_at,
-                         query) in enumerate(frame.select(columns).iter_rows(), start=offset):
+                         query, result_count) in enumerate(frame.select(columns).iter_rows(), start=offset):
                 event = {"event_id": uuid.uuid5(namespace, f"event:{number}"), "type": kind,
                          "session_id": f"{tag}-{session_idx}", "occurred_at": occurred_at,
                          "context": {"source": "datagen", "device": "bot" if bot else "web"}}
@@ -326,6 +326,8 @@ class Loader:
                     event["query"] = query
                 if kind == "click":
                     event["position"] = position
+                if kind == "search":
+                    event["context"]["result_count"] = result_count
                 batch.append(event)
             with session_scope(PLATFORM) as session:
                 self.written["events"] += events.ingest_events(session, events.EVENTS.validate_python(batch)).accepted

@@ -1,13 +1,14 @@
 """Simulated shoppers and seller staff driving the real HTTP API (asyncio + httpx).
 
 Each shopper signs in (signing up first when new), gets latent preferences from the behaviour model
-(transactional.datagen.model) and runs sessions: fetch recommendations and search when those
-APIs are there (found in /openapi.json), browse a category, view products following the same Markov next-view step as the generator, add to
-cart, check out and pay (some payments are declined on purpose and retried), review what was
-delivered, and post the session's shopper events. Seller staff of the loaded marketplace pack,
-ship and deliver paid orders. Every request is timed per endpoint, so this is also the load
-generator: the report has requests/s, errors and latency percentiles per endpoint (a new
-shopper's first sign-in answers 401 before it signs up, and counts as an error).
+(transactional.datagen.model) and runs sessions: fetch recommendations when that API is there
+(found in /openapi.json), search (through the search API when there is one), browse a category,
+view products following the same Markov next-view step as the generator, add to cart, check out
+and pay (some payments are declined on purpose and retried), review what was delivered, and post
+the session's shopper events. Seller staff of the loaded marketplace pack, ship and deliver paid
+orders. Every request is timed per endpoint, so this is also the load generator: the report has
+requests/s, errors and latency percentiles per endpoint (a new shopper's first sign-in answers 401
+before it signs up, and counts as an error).
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ from transactional.datagen.vocabulary import REVIEW_COMMENTS, leaves
 GOOD_CARD, DECLINING_CARD = "tok_visa", "tok_card_declined"
 STAFF_POLL_SECONDS = 1.0
 COMPLEMENTS = {leaf.slug: leaf.complements for _, leaf in leaves()}
+
+
+SEARCH_PAGE = 20
+
+
+def search_context(page: dict) -> dict:
+    """A search event's context (keys: transactional.services.events.SearchEvent) from the serving
+    API's search page (serving/routes/search.py)."""
+    relaxed = bool(page["relaxed"]["applied"])
+    return {"result_count": 0 if relaxed else page["total"], "results_shown": [item["id"] for item in page["items"]],
+            "relaxed": relaxed}
 
 
 class SimulationError(RuntimeError):
@@ -224,10 +236,10 @@ class Shopper:
                 return targets[self.rng.integers(len(targets))]
         return self._preferred_leaf()
 
-    def _event(self, session_id: str, kind: str, **fields) -> None:
+    def _event(self, session_id: str, kind: str, context: dict | None = None, **fields) -> None:
         self.events.append({"event_id": str(uuid.uuid4()), "type": kind, "session_id": session_id,
-                            "occurred_at": datetime.now(UTC).isoformat(), "context": {"source": "simulator"},
-                            **fields})
+                            "occurred_at": datetime.now(UTC).isoformat(),
+                            "context": {"source": "simulator", **(context or {})}, **fields})
 
     async def think(self, seconds: float) -> None:
         await asyncio.sleep(self.rng.exponential(seconds))
@@ -240,11 +252,8 @@ class Shopper:
         leaf = self._preferred_leaf()
         await api.call("GET", "/v1/storefront/products", "/v1/storefront/products",
                        params={"category": leaf, "limit": 24})
-        if self.search_url and self.rng.random() < m.search_start_probability:
-            query = leaf.split("/")[-1].replace("-", " ").replace("_", " ")
-            await api.call("GET", "/v1/search", f"{self.search_url}/v1/search", params={"q": query, "limit": 20},
-                           headers=self.headers)
-            self._event(session_id, "search", query=query)
+        if self.rng.random() < m.search_start_probability:
+            await self.search(session_id, leaf)
         added = 0
         for step in range(min(int(self.rng.geometric(1 / m.mean_session_views)), m.max_session_views)):
             if time.monotonic() > deadline:
@@ -269,6 +278,22 @@ class Shopper:
         if added and self.rng.random() < m.checkout_probability:
             await self.checkout(session_id)
         await self.post_events()
+
+    async def search(self, session_id: str, leaf: str) -> None:
+        """Search for the leaf's name and report what was found in the event's context: from the
+        search API's answer when there is one, otherwise from the behaviour model, as the generator
+        does (a search finds its leaf's products)."""
+        query = leaf.split("/")[-1].replace("-", " ").replace("_", " ")
+        if self.search_url is None:
+            shown = self.catalog.products[leaf][:SEARCH_PAGE]
+            found = {"result_count": len(self.catalog.products[leaf]), "results_shown": [c["id"] for c in shown]}
+        else:
+            response = await self.api.call("GET", "/v1/search", f"{self.search_url}/v1/search", headers=self.headers,
+                                           params={"q": query, "limit": SEARCH_PAGE})
+            if response is None or response.status_code != 200:
+                return
+            found = search_context(response.json())
+        self._event(session_id, "search", context=found, query=query)
 
     def _add_probability(self, card: dict) -> float:
         rating = float(card.get("rating_avg") or 3.5)

@@ -95,6 +95,10 @@ class ViewEvent(_ProductEvent):
 class SearchEvent(_Event):
     type: Literal["search"]
     query: SearchQuery
+    context: dict[str, Any] = Field(default_factory=dict, description=(
+        "as for any event, plus what the search found, which search analytics read: `result_count` (results"
+        " the query as typed found; 0 when nothing matched, even if relaxed results were shown), `results_shown`"
+        " (ids of the products shown, in order) and `relaxed` (true when those came from a relaxed query)"))
 
 
 class AddToCartEvent(_QuantityEvent):

@@ -123,6 +123,13 @@ def _get(session: Session, experiment_id: uuid.UUID) -> Experiment:
     return experiment
 
 
+def find_experiment(session: Session, key: str) -> ExperimentOut:
+    experiment = session.scalar(select(Experiment).where(Experiment.key == key))
+    if experiment is None:
+        raise NotFound(f"no experiment has key '{key}'", field="key")
+    return ExperimentOut.model_validate(experiment)
+
+
 def get_experiment(session: Session, experiment_id: uuid.UUID) -> ExperimentOut:
     return ExperimentOut.model_validate(_get(session, experiment_id))
 

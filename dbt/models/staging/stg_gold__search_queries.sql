@@ -10,5 +10,8 @@ select
     first_click_position,
     coalesce(cardinality(purchased_products), 0) as purchased_products,
     clicks,
-    outcome
+    outcome,
+    -- how many results the search found, when the client reported it (0: nothing found)
+    result_count,
+    coalesce(cardinality(shown_products), 0) as shown_products
 from {{ source('gold', 'search_queries') }}

@@ -5,6 +5,8 @@ select
     sku_code,
     price,
     currency,
+    -- the seller's: available stock below it is low
+    low_stock_threshold,
     is_active,
     created_at
 from {{ source('silver', 'skus') }}

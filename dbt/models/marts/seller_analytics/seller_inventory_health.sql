@@ -1,5 +1,7 @@
 -- Stock of every active SKU over all warehouses against recent demand. Days of cover is how long
 -- the available stock lasts at the recent daily sales rate (null when nothing sold recently).
+-- Low stock is the seller's own rule (available below the SKU's threshold, as the inventory
+-- service's low-stock alert says) or too few days of cover.
 with stock as (
     select tenant_id, sku_id, sum(available) as available, sum(reserved) as reserved, count(*) as warehouses
     from {{ ref('stg_silver__inventory_levels') }}
@@ -16,6 +18,7 @@ covered as (
         coalesce(stock.available, 0) as available,
         coalesce(stock.reserved, 0) as reserved,
         coalesce(stock.warehouses, 0) as warehouses,
+        skus.low_stock_threshold,
         coalesce(demand.units_sold, 0) as units_sold_recently,
         round(coalesce(demand.average_daily_units, 0), 3) as average_daily_units,
         round(coalesce(stock.available, 0) / nullif(demand.average_daily_units, 0), 1) as days_of_cover
@@ -32,7 +35,7 @@ select
     *,
     case
         when available = 0 then 'out_of_stock'
-        when available <= {{ var('low_stock_units') }}
+        when available < low_stock_threshold
             or days_of_cover < {{ var('low_stock_days_of_cover') }} then 'low_stock'
         else 'in_stock'
     end as stock_status
