@@ -5,7 +5,8 @@ it. An evaluation is one parent run (protocol, data version, the evaluation tabl
 per model (its tuned hyper-parameters per split, metrics per split and averaged, the fitted model,
 item embeddings and a FAISS index with its measured recall). Registered versions carry their
 validation figure; a new version takes the `champion` alias only when it beats the champion on it,
-otherwise it becomes the `challenger`."""
+otherwise it becomes the `challenger`. A model refitted for serving is one run of kind `training`
+(`log_training`), to which `log_index` adds its FAISS index once built and checked."""
 
 from __future__ import annotations
 

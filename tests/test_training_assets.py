@@ -17,6 +17,7 @@ from models.synthetic import marketplace_interactions
 from pipelines.gold import EVENT_WEIGHTS
 
 VECTOR_MODELS = {"als", "item2vec"}
+MODELS = ["item_pop", "als", "item2vec", "ease"]
 
 
 def gold_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -54,18 +55,15 @@ def gold_lakehouse(tmp_path, monkeypatch):
     lakehouse_settings.cache_clear()
 
 
-def materialise(instance) -> dg.ExecuteInProcessResult:
+def materialise(instance, models: list[str], raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     from orchestration import training
 
-    result = dg.materialize(
+    return dg.materialize(
         training.defs.assets,
         instance=instance,
-        run_config={
-            "ops": {"ml__model_evaluation": {"config": {"models": ["item_pop", "als", "item2vec", "ease"]}}}
-        },
+        run_config={"ops": {"ml__model_evaluation": {"config": {"models": models}}}},
+        raise_on_error=raise_on_error,
     )
-    assert result.success
-    return result
 
 
 def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
@@ -86,7 +84,8 @@ def test_training_registers_a_vector_champion_then_an_equal_rerun_becomes_challe
     lakehouse, interactions = gold_lakehouse
     client = mlflow.MlflowClient(tracking_uri=tracking.tracking_uri(), registry_uri=tracking.tracking_uri())
     with dg.instance_for_test() as instance:
-        first = materialise(instance)
+        first = materialise(instance, MODELS)
+        assert first.success
         registered = metadata(first, "ml/registered_recommender")
         assert registered["alias"] == tracking.CHAMPION and registered["model"] in VECTOR_MODELS
         [check] = first.get_asset_check_evaluations()
@@ -121,7 +120,8 @@ def test_training_registers_a_vector_champion_then_an_equal_rerun_becomes_challe
 
         # A new Delta version holding the same rows: an equally good model, not a better one.
         write_deltalake(str(lakehouse / "gold" / "interactions"), interactions, mode="overwrite")
-        second = materialise(instance)
+        second = materialise(instance, MODELS)
+        assert second.success
     again = metadata(second, "ml/registered_recommender")
     assert again["alias"] == tracking.CHALLENGER and again["version"] != registered["version"]
     assert again["champion_validation_before"] == pytest.approx(registered["validation_ndcg"])
@@ -131,3 +131,23 @@ def test_training_registers_a_vector_champion_then_an_equal_rerun_becomes_challe
         client.get_model_version_by_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION).version
         == champion.version
     )
+
+
+@pytest.mark.slow
+def test_an_index_failing_its_recall_check_is_not_registered(gold_lakehouse, monkeypatch):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from models import tracking
+    from orchestration import training
+
+    monkeypatch.setattr(training, "MIN_RECALL", 1.01)  # no index can reach it
+    with dg.instance_for_test() as instance:
+        result = materialise(instance, ["item_pop", "als"], raise_on_error=False)
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    materialised = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+    assert "ml/item_index" in materialised and "ml/registered_recommender" not in materialised
+    client = mlflow.MlflowClient(tracking_uri=tracking.tracking_uri(), registry_uri=tracking.tracking_uri())
+    with pytest.raises(MlflowException):
+        client.get_registered_model(tracking.REGISTERED_MODEL)
