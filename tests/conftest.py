@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,15 +76,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(db: str) -> Iterator[str]:
-    """The API served by uvicorn on a loopback port, for tests that need real concurrency."""
+@contextmanager
+def served(app) -> Iterator[str]:
+    """`app` served by uvicorn in a thread on a loopback port (its lifespan runs); the base URL."""
     import uvicorn
 
-    from transactional.api.app import create_app
-
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -91,9 +90,20 @@ def live_server(db: str) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(db: str) -> Iterator[str]:
+    """The API served by uvicorn on a loopback port, for tests that need real concurrency."""
+    from transactional.api.app import create_app
+
+    with served(create_app()) as url:
+        yield url
 
 
 @pytest.fixture

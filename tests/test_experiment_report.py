@@ -26,35 +26,36 @@ SHOWN = 3  # items per response
 
 
 def _wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    centre, spread = successes + z * z / 2, z * math.sqrt(successes * (trials - successes) / trials + z * z / 4)
+    centre = successes + z * z / 2
+    spread = z * math.sqrt(successes * (trials - successes) / trials + z * z / 4)
     return (centre - spread) / (trials + z * z), (centre + spread) / (trials + z * z)
+
+
+def _event(kind: str, device: str, at: datetime, product: uuid.UUID, context: dict, **fields) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": kind, "anonymous_id": device, "session_id": f"s-{device}",
+            "occurred_at": at.isoformat(), "product_id": str(product), "context": context, **fields}
 
 
 def _experiment_events(products: list[uuid.UUID]) -> list[dict]:
     """Each shopper sees one response of the experiment (server-side impressions); some click an
-    item shown (echoing the context), add to cart and purchase later; one purchase came first."""
-    start = datetime.now(UTC) - timedelta(hours=2)
+    item shown (echoing the context), then add to cart and purchase; one purchase came first."""
+    shown = datetime.now(UTC) - timedelta(hours=2)
     events = []
     for variant, (shoppers, clicked, carted, bought) in OUTCOMES.items():
         for n in range(shoppers):
-            device, session = f"{variant}-{n}", f"s-{variant}-{n}"
+            device = f"{variant}-{n}"
             context = {"experiment": "reco-two-tower", "variant": variant, "model_version": "3",
-                       "request_id": f"r-{variant}-{n}"}
-
-            def event(kind, minutes, product, with_context=True, **fields):
-                return {"event_id": str(uuid.uuid4()), "type": kind, "anonymous_id": device, "session_id": session,
-                        "occurred_at": (start + timedelta(minutes=minutes)).isoformat(), "product_id": str(product),
-                        "context": context if with_context else {}, **fields}
-
+                       "request_id": f"r-{device}"}
             if n == shoppers - 1:  # a purchase before the shopper was exposed does not count
-                events.append(event("purchase", -30, products[0], with_context=False, quantity=1))
-            events += [event("impression", 0, product, position=i) for i, product in enumerate(products[:SHOWN])]
+                events.append(_event("purchase", device, shown - timedelta(minutes=30), products[0], {}, quantity=1))
+            events += [_event("impression", device, shown, product, context, position=i)
+                       for i, product in enumerate(products[:SHOWN])]
             if n < clicked:
-                events.append(event("click", 1, products[1], position=1))
+                events.append(_event("click", device, shown + timedelta(minutes=1), products[1], context, position=1))
             if n < carted:
-                events.append(event("add_to_cart", 2, products[1], with_context=False, quantity=1))
+                events.append(_event("add_to_cart", device, shown + timedelta(minutes=2), products[1], {}, quantity=1))
             if n < bought:
-                events.append(event("purchase", 10, products[1], with_context=False, quantity=1))
+                events.append(_event("purchase", device, shown + timedelta(minutes=10), products[1], {}, quantity=1))
     return events
 
 

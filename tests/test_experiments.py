@@ -90,13 +90,14 @@ def _variant(name: str, share: str, **serves) -> dict:
 
 
 @pytest.mark.parametrize(("variants", "fields"), [
-    ([_variant("a", "0.5", strategy="x"), _variant("b", "0.4", strategy="y")], ["variants"]),
-    ([_variant("a", "0.5", strategy="x"), _variant("a", "0.5", strategy="y")], ["variants.1.name"]),
-    ([_variant("a", "0.5", strategy="x"), _variant("b", "0.5")], ["variants.1.model_version"]),
-    ([_variant("a", "1", strategy="x")], ["variants"]),
-    ([_variant("a", "0", strategy="x"), _variant("b", "1", strategy="y")], ["variants.0.share"]),
-    ([_variant("a", "0.33333", strategy="x"), _variant("b", "0.66667", strategy="y")],
+    ([_variant("a", "0.5", strategy="popular"), _variant("b", "0.4", strategy="personalised")], ["variants"]),
+    ([_variant("a", "0.5", strategy="popular"), _variant("a", "0.5", strategy="personalised")], ["variants.1.name"]),
+    ([_variant("a", "0.5", strategy="popular"), _variant("b", "0.5")], ["variants.1.model_version"]),
+    ([_variant("a", "1", strategy="popular")], ["variants"]),
+    ([_variant("a", "0", strategy="popular"), _variant("b", "1", strategy="personalised")], ["variants.0.share"]),
+    ([_variant("a", "0.33333", strategy="popular"), _variant("b", "0.66667", strategy="personalised")],
      ["variants.0.share", "variants.1.share"]),
+    ([_variant("a", "0.5", strategy="random"), _variant("b", "0.5", model_version="3")], ["variants.0.strategy"]),
 ])
 def test_an_invalid_split_is_refused_naming_the_field(client, admin, variants, fields):
     response = client.post(PATH, json=_definition(variants=variants), headers=admin)

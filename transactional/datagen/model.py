@@ -51,6 +51,7 @@ class BehaviourModel:
     mean_session_views: float = 7.0
     max_session_views: int = 40
     search_start_probability: float = 0.3
+    recommendation_click_probability: float = 0.35  # a session opens one of the recommendations shown
     mean_seconds_between_events: float = 45.0
     weekday_weights: tuple[float, ...] = (0.85, 0.85, 0.9, 0.95, 1.05, 1.3, 1.25)  # Monday first
     hour_weights: tuple[float, ...] = (

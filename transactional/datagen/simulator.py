@@ -36,6 +36,7 @@ COMPLEMENTS = {leaf.slug: leaf.complements for _, leaf in leaves()}
 
 
 SEARCH_PAGE = 20
+RECOMMENDATIONS_SHOWN = 10
 
 
 def search_context(page: dict) -> dict:
@@ -246,38 +247,64 @@ class Shopper:
 
     async def session(self, think_seconds: float, deadline: float) -> None:
         m, api, session_id = self.model, self.api, f"sim-{uuid.uuid4().hex[:12]}"
+        added = 0
         if self.recommend_url:
-            await api.call("GET", "/v1/recommendations", f"{self.recommend_url}/v1/recommendations",
-                           headers=self.headers, params={"limit": 10})
+            added += await self.follow_recommendations(session_id)
         leaf = self._preferred_leaf()
         await api.call("GET", "/v1/storefront/products", "/v1/storefront/products",
                        params={"category": leaf, "limit": 24})
         if self.rng.random() < m.search_start_probability:
             await self.search(session_id, leaf)
-        added = 0
         for step in range(min(int(self.rng.geometric(1 / m.mean_session_views)), m.max_session_views)):
             if time.monotonic() > deadline:
                 break
             if step:
                 leaf = self._next_leaf(leaf)
-            card = self._pick(leaf)
-            detail = await api.call("GET", "/v1/storefront/products/{id}", f"/v1/storefront/products/{card['id']}")
-            self._event(session_id, "view", product_id=card["id"])
-            if detail is None or detail.status_code != 200:
-                continue
-            skus = detail.json()["skus"]
-            if skus and self.rng.random() < self._add_probability(card):
-                sku = skus[self.rng.integers(len(skus))]
-                quantity = int(self.rng.choice([1, 2, 3], p=[0.85, 0.12, 0.03]))
-                response = await api.call("POST", "/v1/cart/items", "/v1/cart/items", headers=self.headers,
-                                          json={"sku_id": sku["id"], "quantity": quantity})
-                if response is not None and response.status_code < 300:
-                    added += 1
-                    self._event(session_id, "add_to_cart", product_id=card["id"], sku_id=sku["id"], quantity=quantity)
+            added += await self.view(session_id, self._pick(leaf))
             await self.think(think_seconds)
         if added and self.rng.random() < m.checkout_probability:
             await self.checkout(session_id)
         await self.post_events()
+
+    async def view(self, session_id: str, card: dict, context: dict | None = None) -> int:
+        """Open the product and perhaps add it to the cart; 1 when added. `context` (a serving
+        response's event context) goes on the add-to-cart."""
+        api = self.api
+        detail = await api.call("GET", "/v1/storefront/products/{id}", f"/v1/storefront/products/{card['id']}")
+        self._event(session_id, "view", product_id=card["id"])
+        if detail is None or detail.status_code != 200:
+            return 0
+        skus = detail.json()["skus"]
+        if not skus or self.rng.random() >= self._add_probability(card):
+            return 0
+        sku = skus[self.rng.integers(len(skus))]
+        quantity = int(self.rng.choice([1, 2, 3], p=[0.85, 0.12, 0.03]))
+        response = await api.call("POST", "/v1/cart/items", "/v1/cart/items", headers=self.headers,
+                                  json={"sku_id": sku["id"], "quantity": quantity})
+        if response is None or response.status_code >= 300:
+            return 0
+        self._event(session_id, "add_to_cart", context=context, product_id=card["id"], sku_id=sku["id"],
+                    quantity=quantity)
+        return 1
+
+    async def follow_recommendations(self, session_id: str) -> int:
+        """Fetch the homepage recommendations and sometimes open one (the top ones more often),
+        echoing the list's event context (experiment, variant, model version, request id) on the
+        click and the add-to-cart, as a storefront does, so experiments get their outcomes; 1 when
+        it was added to the cart."""
+        response = await self.api.call("GET", "/v1/recommendations", f"{self.recommend_url}/v1/recommendations",
+                                       headers={**self.headers, "X-Session-ID": session_id},
+                                       params={"k": RECOMMENDATIONS_SHOWN})
+        if response is None or response.status_code != 200:
+            return 0
+        listed = response.json()
+        items, context = listed["items"], listed["experiment"]["event_context"]
+        if not items or self.rng.random() >= self.model.recommendation_click_probability:
+            return 0
+        weights = (np.arange(len(items)) + 1.0) ** -self.model.popularity_exponent
+        position = int(self.rng.choice(len(items), p=weights / weights.sum()))
+        self._event(session_id, "click", context=context, product_id=items[position]["id"], position=position)
+        return await self.view(session_id, items[position], context)
 
     async def search(self, session_id: str, leaf: str) -> None:
         """Search for the leaf's name and report what was found in the event's context: from the
@@ -288,7 +315,8 @@ class Shopper:
             shown = self.catalog.products[leaf][:SEARCH_PAGE]
             found = {"result_count": len(self.catalog.products[leaf]), "results_shown": [c["id"] for c in shown]}
         else:
-            response = await self.api.call("GET", "/v1/search", f"{self.search_url}/v1/search", headers=self.headers,
+            response = await self.api.call("GET", "/v1/search", f"{self.search_url}/v1/search",
+                                           headers={**self.headers, "X-Session-ID": session_id},
                                            params={"q": query, "limit": SEARCH_PAGE})
             if response is None or response.status_code != 200:
                 return

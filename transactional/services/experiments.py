@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 from transactional.errors import Conflict, NotFound, Unprocessable
 from transactional.models import Experiment, ExperimentStatus, Surface
 
-# Strategies the search route implements (serving.routes.search.STRATEGIES); a search variant must
-# name one. Recommendation strategies are the recommender's own and not checked here.
-SEARCH_STRATEGIES = ("hybrid", "lexical", "semantic", "unpersonalised")
+# The strategies each serving surface implements (serving.routes.search.STRATEGIES and the
+# recommender's PERSONALISED/POPULAR_STRATEGY). Search has no model versions: its variants name a strategy.
+STRATEGIES = {Surface.search: ("hybrid", "lexical", "semantic", "unpersonalised"),
+              Surface.recommendations: ("personalised", "popular")}
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", min_length=1, max_length=64)]
 MAX_VARIANTS = 10
 
@@ -73,12 +74,12 @@ def _check_variants(surface: Surface, variants: list[Variant]) -> None:
             problems.append({"field": f"variants.{index}.name",
                              "reason": f"variant '{variant.name}' is repeated"})
         seen.add(variant.name)
-        if variant.model_version is None and variant.strategy is None:
+        if variant.model_version is None and variant.strategy is None and surface != Surface.search:
             problems.append({"field": f"variants.{index}.model_version",
                              "reason": "give a model_version or a strategy"})
-        if surface == Surface.search and variant.strategy not in SEARCH_STRATEGIES:
+        elif variant.strategy not in STRATEGIES[surface] and (variant.strategy or surface == Surface.search):
             problems.append({"field": f"variants.{index}.strategy",
-                             "reason": f"search variants name a strategy: one of {', '.join(SEARCH_STRATEGIES)}"})
+                             "reason": f"{surface.value} strategies are {', '.join(STRATEGIES[surface])}"})
     total = sum(variant.share for variant in variants)
     if total != 1:
         problems.append({"field": "variants", "reason": f"the shares sum to {total}, not 1"})
