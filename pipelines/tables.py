@@ -3,16 +3,19 @@ commit metadata, idempotent upserts, and maintenance.
 
 Reads and writes go through Spark so they run on every engine. Commit history, compaction and
 vacuum use the `deltalake` library on the table files themselves: Sail 0.7 has no OPTIMIZE or
-VACUUM statement, and the Delta log is the same whichever engine wrote it.
+VACUUM statement, and the Delta log is the same whichever engine wrote it. Tables under an
+object-store root are listed with `obstore`, configured from the same storage options.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from deltalake import DeltaTable, Field
+from obstore.store import ObjectStore, from_url
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.settings import lakehouse_settings
@@ -156,15 +159,34 @@ def vacuum(uri: str, retention: timedelta) -> list[str]:
 
 
 def all_tables() -> list[tuple[str, str, str]]:
-    """(layer, name, uri) of every Delta table under the lakehouse root (local roots only)."""
+    """(layer, name, uri) of every Delta table under the lakehouse root (a local path or an object
+    store)."""
+    return [(layer, name, table_uri(layer, name)) for layer in LAYERS for name in _folders(layer)
+            if exists(table_uri(layer, name))]
+
+
+def _folders(layer: str) -> list[str]:
     settings = lakehouse_settings()
-    if not settings.is_local:
-        raise NotImplementedError("listing tables needs a local lakehouse root; name tables explicitly")
-    found = []
-    for layer in LAYERS:
+    if settings.is_local:
         directory = settings.local_root() / layer
-        if directory.is_dir():
-            for child in sorted(directory.iterdir()):
-                if (child / "_delta_log").is_dir():
-                    found.append((layer, child.name, str(child)))
-    return found
+        return sorted(child.name for child in directory.iterdir() if child.is_dir()) if directory.is_dir() else []
+    listing = _object_store().list_with_delimiter(layer)
+    return sorted(prefix.rsplit("/", 1)[-1] for prefix in listing["common_prefixes"])
+
+
+# deltalake's storage options are object_store's own keys, except its commit-coordination ones,
+# which listing does not need; obstore takes the HTTP client's keys separately.
+_DELTALAKE_ONLY_OPTIONS = {"aws_s3_allow_unsafe_rename", "aws_s3_locking_provider", "delta_dynamo_table_name"}
+_CLIENT_OPTIONS = {"allow_http", "allow_invalid_certificates", "connect_timeout", "timeout", "proxy_url"}
+
+
+def _object_store() -> ObjectStore:
+    config, client = {}, {}
+    for key, value in lakehouse_settings().lakehouse_storage_options.items():
+        name = key.lower()
+        bare = re.sub(r"^(aws|azure|google)_", "", name)
+        if bare in _CLIENT_OPTIONS:
+            client[bare] = value
+        elif name not in _DELTALAKE_ONLY_OPTIONS:
+            config[name] = value
+    return from_url(lakehouse_settings().root, config=config or None, client_options=client or None)
