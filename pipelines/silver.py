@@ -185,7 +185,9 @@ def transform_clean_events(events: DataFrame) -> DataFrame:
         events
         .dropDuplicates(["event_id"])
         .dropDuplicates(["session_id", "event_type", "product_id", "query", "occurred_at"])
-        .withColumn("_burst", F.count(F.lit(1)).over(per_minute))
+        # Impressions come as lists (the serving API records one per item shown), so only what the
+        # visitor did counts towards a burst no person produces.
+        .withColumn("_burst", F.count(F.when(F.col("event_type") != "impression", 1)).over(per_minute))
         .where(~_user_agent().rlike(BOT_USER_AGENT) & (F.col("_burst") <= MAX_EVENTS_PER_SESSION_MINUTE))
         .select("event_id", "event_type", "user_id", "anonymous_id", "session_id", "occurred_at", "received_at",
                 "tenant_id", "product_id", "sku_id", "query", "position", "quantity", "context", "event_date",

@@ -118,3 +118,16 @@ def test_clean_events_drop_bots_and_duplicates(lakehouse, spark):
     _build(spark)
     events = _rows(spark, "events")
     assert [row["session_id"] for row in events] == ["person"]
+
+
+def test_impressions_of_long_lists_do_not_make_a_session_a_bot(lakehouse, spark):
+    product = sources.shop(products=1).product_ids[0]
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    shown = silver.MAX_EVENTS_PER_SESSION_MINUTE + 10
+    sources.events([
+        *[{"event_type": "impression", "session_id": "scrolling", "product_id": product, "position": i,
+           "occurred_at": at + timedelta(milliseconds=i)} for i in range(shown)],
+        {"event_type": "click", "session_id": "scrolling", "product_id": product, "position": 3, "occurred_at": at},
+    ])
+    _build(spark)
+    assert len([row for row in _rows(spark, "events") if row["session_id"] == "scrolling"]) == shown + 1
