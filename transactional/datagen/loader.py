@@ -58,6 +58,8 @@ def chunks(items: list, size: int) -> Iterator[list]:
 class Loader:
     def __init__(self, data: MarketplaceData, progress: Progress | None, password: str) -> None:
         self.data, self.progress, self.password = data, progress, password
+        # Every generated account shares the password: argon2 once, not once per account.
+        self.password_hash = hash_password(password)
         self.written: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = {}
 
@@ -113,7 +115,7 @@ class Loader:
         tenant, admin = tenancy.register_tenant(
             session, slug=row["slug"], legal_name=row["legal_name"], store_name=row["store_name"],
             admin_email=row["admin_email"], admin_password=self.password, admin_name=f"{row['store_name']} admin",
-            plan=Plan(row["plan"]), external_ref=row["external_ref"],
+            plan=Plan(row["plan"]), external_ref=row["external_ref"], admin_password_hash=self.password_hash,
         )
         tenancy.submit_kyc(session, tenant, get_kyc_provider(), tax_id=f"TX-{index + 1:06d}-1",
                            documents={"identity": "generated-identity", "business_registration": "generated"})
@@ -222,7 +224,6 @@ class Loader:
         refs = self.data.buyers["external_ref"].to_list()
         with session_scope(PLATFORM) as session:
             known = dict(session.execute(select(User.external_ref, User.id).where(User.external_ref.in_(refs))).all())
-        shared_hash = hash_password(self.password)
         task = self._task("buyers", len(refs))
         rows = list(self.data.buyers.select("external_ref", "email", "full_name").iter_rows())
         for batch in chunks(rows, BUYERS_PER_TRANSACTION):
@@ -230,8 +231,9 @@ class Loader:
             if missing:
                 with session_scope(PLATFORM) as session:
                     for ref, email, full_name in missing:
-                        known[ref] = auth.register_user(session, password=self.password, password_hash=shared_hash,
-                                                        email=email, full_name=full_name, external_ref=ref).id
+                        known[ref] = auth.register_user(
+                            session, password=self.password, password_hash=self.password_hash, email=email,
+                            full_name=full_name, external_ref=ref).id
                 self.written["buyers"] += len(missing)
             self._advance(task, len(batch))
         self.buyer_ids = [known[ref] for ref in refs]
