@@ -19,9 +19,10 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from prometheus_client import Gauge
 
-from serving.config import get_search_settings, get_serving_settings
+from serving.config import get_recommendation_settings, get_search_settings, get_serving_settings
 from serving.experiments import experiments
 from serving.impressions import impressions
+from serving.recommend.service import RecommendationService
 from serving.resilience import storefront_rate_limit
 from serving.routes import ROUTERS
 from serving.search.service import SearchService
@@ -56,8 +57,10 @@ async def _experiments_and_impressions() -> AsyncIterator[None]:
         experiments.stop()
 
 
-def create_app(search: SearchService | None = None) -> FastAPI:
-    """The app; `search` is an already opened service (tests), otherwise one is started here."""
+def create_app(search: SearchService | None = None,
+               recommendations: RecommendationService | None = None) -> FastAPI:
+    """The app; `search` (and `recommendations`) are already opened services (tests), otherwise
+    both are started here."""
     configure_logging(get_settings().log_level)
     limit_compute_threads(get_search_settings().compute_threads)
 
@@ -68,16 +71,21 @@ def create_app(search: SearchService | None = None) -> FastAPI:
                 yield
                 return
             service = app.state.search = SearchService(get_search_settings())
+            recommender = app.state.recommendations = RecommendationService(
+                service, get_recommendation_settings())
             service.start()
+            recommender.start()
             try:
                 yield
             finally:
+                recommender.stop()
                 service.stop()
 
     app = FastAPI(title="Marketlake serving API", version="0.1.0", lifespan=lifespan,
                   description="Product search and recommendations for shoppers.",
                   dependencies=[Depends(storefront_rate_limit)])
     app.state.search = search
+    app.state.recommendations = recommendations
     INDEX_PRODUCTS.set_function(lambda: len(app.state.search.engine.index) if _ready(app) else 0)
     INDEX_STALENESS.set_function(lambda: _staleness(app))
     install_common(app, service_name="marketlake-serving",

@@ -83,7 +83,7 @@ class RecommendationSettings(BaseSettings):
                                   " of a shopper the model knows")
     affinity_weight: float = Field(0.3, ge=0, description="weight of the shopper's affinity next to item"
                                    " similarity (pdp, cart, post_purchase)")
-    attribution_similarity: float = Field(0.3, description="cosine to a session item above which a"
+    attribution_similarity: float = Field(0.5, description="cosine to a session item above which a"
                                           " recommendation is explained by it")
     popularity_weight: float = Field(0.2, ge=0, description="re-ranking weight of log-popularity")
     rating_weight: float = Field(0.05, ge=0, description="re-ranking weight of the Bayesian rating")

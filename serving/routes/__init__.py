@@ -1,5 +1,5 @@
 """One router per resource; the serving app includes them in this order."""
 
-from serving.routes import health, search
+from serving.routes import health, recommendations, search
 
-ROUTERS = [health.router, search.router]
+ROUTERS = [health.router, search.router, recommendations.router]

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,9 @@ class SearchService:
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Others following shopper events through this reader (recommendation histories): each
+        # batch is handed over as read, so the feed is read once per process.
+        self.shopper_event_listeners: list[Callable[[list[dict]], None]] = []
 
     @property
     def engine(self) -> SearchEngine:
@@ -164,6 +168,8 @@ class SearchService:
             while (batch := read_changes(connection, "shopper_events", self.positions["shopper_events"],
                                          FEED_BATCH)).rows:
                 self._apply_shopper_events(index, batch.rows)
+                for listener in self.shopper_event_listeners:
+                    listener(batch.rows)
                 self.positions["shopper_events"] = batch.position
                 stats.shopper_events += len(batch.rows)
             connection.rollback()
