@@ -8,10 +8,12 @@ baseline measured in the same run.
 - `dbt_build_seconds`: `dbt build` (every model, data test and unit test); `dbt_run_seconds`: the
   models alone, so the tests' share shows.
 
-The marketplace is generated and written through the services into a scratch database, then taken
-through bronze, silver and gold first (those steps are benchmarked in bench_lakehouse).
+The generated marketplace (kept as a template database, benchmarks.common) is copied into a
+scratch database and taken through bronze, silver and gold first (those steps are benchmarked in
+bench_lakehouse), unless `--lakehouse DIR` names a lakehouse bench_lakehouse already built
+(`--keep-lakehouse DIR`) from the same marketplace.
 
-    python -m benchmarks.bench_analytics [--small]     (default: the medium scale)
+    python -m benchmarks.bench_analytics [--small] [--lakehouse DIR]     (default: the medium scale)
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import io
 import os
 import tempfile
 import time
+from pathlib import Path
 
 from sqlalchemy import text
 
-from benchmarks.common import report, scratch_database
+from benchmarks.common import generated_marketplace_template, report, scratch_database
 
 DATABASE = "marketlake_bench_analytics"
 
@@ -56,36 +59,40 @@ def plain_copy_rows_per_s(table) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="the small scale instead of medium")
-    scale = "small" if parser.parse_args().small else "medium"
-    with tempfile.TemporaryDirectory() as lakehouse, scratch_database(DATABASE):
-        os.environ["MARKETLAKE_LAKEHOUSE_URI"] = lakehouse
+    parser.add_argument("--lakehouse", type=Path, help="a lakehouse already built from the same marketplace")
+    args = parser.parse_args()
+    scale = "small" if args.small else "medium"
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["MARKETLAKE_LAKEHOUSE_URI"] = str(args.lakehouse or scratch)
         from orchestration.resources import dbt_cli
         from orchestration.warehouse_load import LOADED, load_all
         from pipelines import bronze, gold, silver
         from pipelines.engine import get_spark
-        from transactional.datagen.generator import generate_marketplace
-        from transactional.datagen.loader import load_marketplace
+        from pipelines.settings import lakehouse_settings
 
-        data = generate_marketplace(scale, seed=7)
-        load_seconds = _timed(lambda: load_marketplace(data))
-        spark = get_spark()
-        lakehouse_seconds = _timed(lambda: (bronze.ingest(spark), silver.build_silver(spark), gold.build_gold(spark)))
+        lakehouse_settings.cache_clear()
+        with scratch_database(DATABASE, template=generated_marketplace_template(scale)):
+            lakehouse_seconds = None
+            if args.lakehouse is None:
+                spark = get_spark()
+                lakehouse_seconds = _timed(lambda: (bronze.ingest(spark), silver.build_silver(spark),
+                                                    gold.build_gold(spark)))
 
-        started = time.perf_counter()
-        reports = load_all()
-        warehouse_seconds = time.perf_counter() - started
-        rows = sum(report.rows for report in reports)
-        largest = max(reports, key=lambda report: report.rows)
-        baseline = plain_copy_rows_per_s(LOADED[largest.table])
+            started = time.perf_counter()
+            reports = load_all()
+            warehouse_seconds = time.perf_counter() - started
+            rows = sum(report.rows for report in reports)
+            largest = max(reports, key=lambda report: report.rows)
+            baseline = plain_copy_rows_per_s(LOADED[largest.table])
 
-        dbt = dbt_cli()
-        run_seconds = _timed(lambda: dbt.cli(["run"], raise_on_error=True).wait())
-        build_seconds = _timed(lambda: dbt.cli(["build"], raise_on_error=True).wait())
+            dbt = dbt_cli()
+            run_seconds = _timed(lambda: dbt.cli(["run"], raise_on_error=True).wait())
+            build_seconds = _timed(lambda: dbt.cli(["build"], raise_on_error=True).wait())
 
     loaded = rows / warehouse_seconds
-    report("analytics", {
-        "scale": scale,
-        "setup_seconds": {"services_load": round(load_seconds, 1), "lakehouse": round(lakehouse_seconds, 1)},
+    report("analytics" if scale == "medium" else "analytics_small", {
+        "scale": f"{scale} generated marketplace",
+        "lakehouse_seconds": round(lakehouse_seconds, 1) if lakehouse_seconds else "built by bench_lakehouse",
         "warehouse_rows": rows,
         "warehouse_seconds": round(warehouse_seconds, 2),
         "warehouse_load_rows_per_s": round(loaded),

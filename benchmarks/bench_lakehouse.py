@@ -1,17 +1,26 @@
-"""Lakehouse throughput and freshness, with baselines measured in the same run.
+"""Lakehouse throughput and freshness on a generated marketplace (medium by default), with
+baselines measured in the same run.
 
-- `bronze_ingest_rows_per_s`: outbox + shopper events from PostgreSQL into bronze Delta (exactly
-  once, one commit per micro-batch) on embedded Sail; baseline `feed_read_rows_per_s`: reading the
-  same change feed alone (no lakehouse), the ceiling the ingest can approach.
-- `silver_upsert_rows_per_s`: bronze changes turned into silver current state, history and clean
-  events by guarded MERGE; first a full load, then an incremental batch into existing tables.
-- `freshness_seconds`: a writer commits small batches to PostgreSQL while `stream` micro-batches
-  run; p50/p95 of (commit in PostgreSQL -> visible in bronze).
+The marketplace is written through the services once and kept as a template database
+(benchmarks.common.generated_marketplace_template); each run works on a copy of it.
+
+- `bronze_ingest`: outbox changes and shopper events from PostgreSQL into bronze Delta (exactly
+  once, one commit per micro-batch) on embedded Sail, rows/s per feed; baseline
+  `feed_read_rows_per_s`: reading the same change feed alone (no lakehouse), the ceiling the
+  ingest can approach.
+- `silver_merge_rows_per_s`: bronze changes turned into silver current state, history and clean
+  events by guarded MERGE; first the full load, then an incremental batch (a price change of a
+  tenth of the SKUs, through the capture trigger) into the existing tables. `gold_seconds`: every
+  gold table recomputed behind its quality gates.
+- `freshness_seconds`: a writer commits small batches of shopper events while `stream`
+  micro-batches run every 0.5 s; p50/p95 of (commit in PostgreSQL -> visible in bronze).
 - `transform_job`: the same job (bronze parquet -> silver transforms -> parquet, no Delta) on Sail
   and on JVM Spark in local mode, as a ratio (JVM Spark in its own process: a process holds one
   kind of session).
 
-    python -m benchmarks.bench_lakehouse [--small]
+    python -m benchmarks.bench_lakehouse [--small] [--keep-lakehouse DIR]
+
+`--keep-lakehouse` leaves the lakehouse built here in DIR, for bench_analytics --lakehouse.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -31,35 +39,20 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import text
 
-from benchmarks.common import report, scratch_database
+from benchmarks.common import generated_marketplace_template, report, scratch_database
 
 DATABASE = "marketlake_bench_lakehouse"
-EVENT_TYPES = ["impression", "view", "click", "search", "add_to_cart", "purchase"]
 
 
-def seed(outbox_rows: int, events: int, products: int = 2000) -> None:
-    """Product changes in the outbox (as the capture trigger writes them) and shopper events."""
+def reprice_a_tenth_of_the_skus() -> int:
+    """A real incremental change: SKU prices updated in PostgreSQL, captured by the trigger."""
     from transactional.db import owner_engine
 
     with owner_engine().begin() as connection:
-        connection.execute(text(
-            "INSERT INTO outbox (event_type, schema_version, tenant_id, aggregate_type, aggregate_id, payload)"
-            " SELECT 'product.updated', 1, t.tenant, 'product', p.id::text, jsonb_build_object("
-            "   'id', p.id, 'tenant_id', t.tenant, 'title', 'Product ' || g, 'status', 'active', 'version', g,"
-            "   'min_price', (g % 500) + 0.99, 'created_at', now(), 'updated_at', now())"
-            " FROM generate_series(1, CAST(:rows AS int)) g"
-            " CROSS JOIN LATERAL (SELECT md5('p' || (g % CAST(:products AS int)))::uuid AS id) p"
-            " CROSS JOIN LATERAL (SELECT md5('t' || (g % 20))::uuid AS tenant) t"
-        ), {"rows": outbox_rows, "products": products})
-        connection.execute(text(
-            "INSERT INTO shopper_events (event_id, event_type, anonymous_id, session_id, occurred_at, product_id,"
-            " query, context)"
-            " SELECT gen_random_uuid(), (CAST(:types AS text[]))[1 + g % 6], 'device-' || (g % 5000),"
-            "  'session-' || (g / 40), now() - make_interval(secs => g % 86400),"
-            "  CASE WHEN g % 6 <> 3 THEN md5('p' || (g % CAST(:products AS int)))::uuid END,"
-            "  CASE WHEN g % 6 = 3 THEN 'query ' || (g % 50) END, '{\"device\": \"mobile\"}'::jsonb"
-            " FROM generate_series(1, CAST(:events AS int)) g"
-        ), {"events": events, "types": EVENT_TYPES, "products": products})
+        connection.execute(text("SELECT set_config('app.scope', 'platform', true)"))
+        return connection.execute(text(
+            "UPDATE skus SET price = round(price * 1.05, 2) WHERE id IN (SELECT id FROM skus TABLESAMPLE SYSTEM (10))"
+        )).rowcount
 
 
 def feed_read_rows_per_s(batch_size: int) -> float:
@@ -128,15 +121,22 @@ def transform_job(spark, bronze_root: Path, out: Path) -> dict:
 def jvm_transform_job(bronze_root: Path, out: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
     completed = subprocess.run([sys.executable, "-m", "benchmarks.bench_lakehouse", "--jvm-job", str(bronze_root),
-                                str(out)], env=env, capture_output=True, text=True, timeout=1800, check=False)
+                                str(out)], env=env, capture_output=True, text=True, timeout=3600, check=False)
     if completed.returncode != 0:
         return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr else "failed"}
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def _timed(step):
+    started = time.perf_counter()
+    result = step()
+    return result, time.perf_counter() - started
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--small", action="store_true", help="a quick run on a small data set")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="the small generated scale instead of medium")
+    parser.add_argument("--keep-lakehouse", type=Path, help="leave the lakehouse built here in this directory")
     parser.add_argument("--jvm-job", nargs=2, metavar=("BRONZE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.jvm_job:
@@ -145,50 +145,51 @@ def main() -> None:
         print(json.dumps(transform_job(local_jvm_spark(), Path(args.jvm_job[0]), Path(args.jvm_job[1]))))
         return
 
-    outbox_rows, events = (20_000, 20_000) if args.small else (200_000, 200_000)
-    batch_size = 5_000 if args.small else 20_000
+    scale = "small" if args.small else "medium"
+    batch_size = 20_000
     workdir = Path(tempfile.mkdtemp(prefix="bench-lakehouse-"))
-    os.environ["MARKETLAKE_LAKEHOUSE_URI"] = str(workdir / "lake")
-    from pipelines import bronze, silver
+    lake = args.keep_lakehouse or workdir / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    os.environ["MARKETLAKE_LAKEHOUSE_URI"] = str(lake)
+    from pipelines import bronze, gold, silver
     from pipelines.engine import get_spark
     from pipelines.settings import lakehouse_settings
 
     lakehouse_settings.cache_clear()
-    random.seed(7)
     try:
-        with scratch_database(DATABASE):
-            seed(outbox_rows, events)
+        with scratch_database(DATABASE, template=generated_marketplace_template(scale)):
             read_rate = feed_read_rows_per_s(batch_size)
             spark = get_spark()
-            started = time.perf_counter()
-            ingested = bronze.ingest(spark, batch_size=batch_size)
-            ingest_seconds = time.perf_counter() - started
-            ingest_rate = sum(r.rows for r in ingested) / ingest_seconds
-
-            started = time.perf_counter()
-            full = silver.build_silver(spark)
-            full_rate = (full.changes + full.events) / (time.perf_counter() - started)
-            seed(outbox_rows // 10, 0)
+            ingested, _ = _timed(lambda: bronze.ingest(spark, batch_size=batch_size))
+            full, full_seconds = _timed(lambda: silver.build_silver(spark))
+            published, gold_seconds = _timed(lambda: gold.build_gold(spark))
+            repriced = reprice_a_tenth_of_the_skus()
             bronze.ingest(spark, batch_size=batch_size)
-            started = time.perf_counter()
-            incremental = silver.build_silver(spark)
-            incremental_rate = incremental.changes / (time.perf_counter() - started)
+            incremental, incremental_seconds = _timed(lambda: silver.build_silver(spark))
 
             fresh = freshness(spark, 10 if args.small else 30)
 
-            bronze_root = workdir / "lake" / "bronze"
+            bronze_root = lake / "bronze"
             on_sail = transform_job(spark, bronze_root, workdir / "sail-out")
             on_jvm = jvm_transform_job(bronze_root, workdir / "jvm-out")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report("lakehouse", {
-        "size": "small" if args.small else "full",
-        "engine": "sail-embedded (pysail 0.7.2), Delta",
-        "rows": {"outbox": outbox_rows, "shopper_events": events, "batch_size": batch_size},
-        "bronze_ingest_rows_per_s": round(ingest_rate, 1),
+    feeds = {r.feed: {"rows": r.rows, "seconds": round(r.seconds, 1), "rows_per_s": round(r.rows_per_second, 1)}
+             for r in ingested}
+    ingest_rate = sum(r.rows for r in ingested) / sum(r.seconds for r in ingested)
+    report("lakehouse" if scale == "medium" else "lakehouse_small", {
+        "scale": f"{scale} generated marketplace", "engine": "sail-embedded (pysail 0.7.2), Delta",
+        "batch_size": batch_size,
+        "bronze_ingest": {**feeds, "rows_per_s": round(ingest_rate, 1)},
         "feed_read_rows_per_s": round(read_rate, 1),
         "bronze_ingest_vs_feed_read": round(ingest_rate / read_rate, 3),
-        "silver_upsert_rows_per_s": {"full_load": round(full_rate, 1), "incremental": round(incremental_rate, 1)},
+        "silver_merge_rows_per_s": {
+            "full_load": round((full.changes + full.events) / full_seconds, 1),
+            "full_load_rows": full.changes + full.events, "full_load_seconds": round(full_seconds, 1),
+            "incremental": round(incremental.changes / incremental_seconds, 1),
+            "incremental_rows": incremental.changes, "skus_repriced": repriced},
+        "gold_seconds": round(gold_seconds, 1), "gold_published": published.published,
+        "gold_blocked": published.blocked,
         "freshness_seconds": fresh,
         "transform_job": {"sail": on_sail, "jvm_spark_local": on_jvm,
                           "sail_vs_jvm_speedup": round(on_sail["rows_per_s"] / on_jvm["rows_per_s"], 2)

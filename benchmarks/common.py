@@ -30,7 +30,9 @@ def machine() -> dict[str, object]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     return {"cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "cpu": cpu,
-            "python": platform.python_version(), "os": platform.platform()}
+            "python": platform.python_version(), "os": platform.platform(),
+            # 1/5/15-minute load averages when the figures were taken: other jobs share the machine.
+            "load_average": [round(value, 2) for value in os.getloadavg()]}
 
 
 @contextmanager
@@ -44,39 +46,87 @@ def api_server(app: str = "transactional.api.app:create_app", workers: int = 1) 
         yield base_url
 
 
+def _server_url() -> str:
+    return database_url(get_settings()).rsplit("/", 1)[0]
+
+
+def _recreate(name: str, *, create: bool, template: str | None = None) -> None:
+    with psycopg.connect(f"{_server_url()}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            # FILE_COPY: a multi-GiB template copies in seconds instead of through the WAL.
+            copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+            connection.execute(f'CREATE DATABASE "{name}"{copy}')
+
+
 @contextmanager
-def scratch_database(name: str) -> Iterator[str]:
-    """A fresh, migrated database `name` on the configured server, dropped afterwards. This
-    process and the API servers it starts use it (DATABASE_URL), never the application's data."""
+def _database_in_use(name: str) -> Iterator[str]:
+    """This process and the API servers it starts use database `name` (DATABASE_URL)."""
     from transactional.db import app_engine, owner_engine
-    from transactional.migrate import upgrade
 
-    server = database_url(get_settings()).rsplit("/", 1)[0]
-
-    def recreate(create: bool) -> None:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            if create:
-                connection.execute(f'CREATE DATABASE "{name}"')
-
-    recreate(create=True)
     previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = f"{server}/{name}"
+    os.environ["DATABASE_URL"] = f"{_server_url()}/{name}"
     for cached in (get_settings, app_engine, owner_engine):
         cached.cache_clear()
     try:
-        upgrade()
         yield os.environ["DATABASE_URL"]
     finally:
         app_engine().dispose()
         owner_engine().dispose()
-        recreate(create=False)
         if previous is None:
             os.environ.pop("DATABASE_URL", None)
         else:
             os.environ["DATABASE_URL"] = previous
         for cached in (get_settings, app_engine, owner_engine):
             cached.cache_clear()
+
+
+@contextmanager
+def scratch_database(name: str, template: str | None = None) -> Iterator[str]:
+    """A fresh, migrated database `name` on the configured server (a copy of `template` when
+    given), dropped afterwards. This process and the API servers it starts use it
+    (DATABASE_URL), never the application's data."""
+    from transactional.migrate import upgrade
+
+    _recreate(name, create=True, template=template)
+    try:
+        with _database_in_use(name) as url:
+            upgrade()
+            yield url
+    finally:
+        _recreate(name, create=False)
+
+
+def generated_marketplace_template(scale: str, seed: int = 7, *, reload: bool = False) -> str:
+    """The name of a database holding the generated marketplace (scale, seed), written through
+    the services. Loading medium takes tens of minutes, so it is loaded once and kept; a benchmark
+    takes a copy (`scratch_database(name, template=...)`), which takes seconds. `reload` rebuilds
+    it (after a change to the generator or the loader). The load's own figures are kept in
+    results/load_<scale>.json."""
+    from transactional.datagen.generator import generate_marketplace
+    from transactional.datagen.loader import load_marketplace
+    from transactional.migrate import upgrade
+
+    name, loaded = f"marketlake_bench_{scale}_{seed}", f"marketlake generated marketplace {scale}:{seed}, loaded"
+    with psycopg.connect(f"{_server_url()}/postgres", autocommit=True) as connection:
+        comment = connection.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+                                     " WHERE datname = %s", (name,)).fetchone()
+    if comment and comment[0] == loaded and not reload:
+        return name
+    _recreate(name, create=True)
+    data = generate_marketplace(scale, seed)
+    with _database_in_use(name):
+        upgrade()
+        started = time.perf_counter()
+        summary = load_marketplace(data)
+        seconds = time.perf_counter() - started
+    with psycopg.connect(f"{_server_url()}/postgres", autocommit=True) as connection:
+        connection.execute(f"COMMENT ON DATABASE \"{name}\" IS '{loaded}'")
+    rows = sum(summary.written.values())
+    report(f"load_{scale}", {"scale": scale, "seed": seed, "seconds": round(seconds, 1), "rows_written": rows,
+                             "rows_per_s": round(rows / seconds), "written": summary.written,
+                             "step_seconds": summary.seconds})
+    return name
 
 
 def pgbench_tps(clients: int, seconds: int = 10, scale: int = 4) -> float:
