@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import select, text, update
 
 from serving.config import RecommendationSettings, SearchSettings
+from serving.recommend.features import OnlineItemFeatures
 from serving.recommend.service import RecommendationService
 from serving.search.service import SearchService
 from serving.search.vectors import shared_embedder
@@ -183,10 +184,12 @@ def search_service(folder: Path) -> SearchService:
     return search
 
 
-def recommendation_service(search: SearchService, registered_model: str, **settings) -> RecommendationService:
-    """Opened and loaded (synchronously: tests drive refreshes themselves)."""
+def recommendation_service(search: SearchService, registered_model: str, features: OnlineItemFeatures | None = None,
+                           **settings) -> RecommendationService:
+    """Opened and loaded (synchronously: tests drive refreshes themselves); without a feature store
+    unless `features` is given."""
     service = RecommendationService(search, RecommendationSettings(registered_model=registered_model, **settings),
-                                    use_feature_store=False)
+                                    features=features, use_feature_store=False)
     service.open()
     service.check_registry()
     return service

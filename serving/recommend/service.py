@@ -176,14 +176,18 @@ class RecommendationService:
 
     def check_registry(self) -> None:
         """Load a new champion and any version experiments asked for; swap them in whole."""
-        version = champion_version(self.settings.registered_model)
+        registered = champion_version(self.settings.registered_model)
         self.last_registry_check = time.time()
         models = self._models
+        # An empty or mis-pointed registry is likelier than a withdrawn model: the loaded champion
+        # serves on until the alias names another version.
+        version = registered or (models.champion.version if models.champion is not None else None)
         now = time.monotonic()
         wanted = {v for v, asked in self._wanted.items() if now - asked < UNUSED_VERSION_SECONDS}
+        keep = ({version} - {None}) | wanted
         loaded = dict(models.by_version)
-        for needed in ({version} if version else set()) | wanted:
-            if needed in loaded or now - self._failed.get(needed, -np.inf) < self.settings.poll_seconds:
+        for needed in keep - set(loaded):
+            if now - self._failed.get(needed, -np.inf) < self.settings.poll_seconds:
                 continue
             try:
                 self.state = f"loading model version {needed}"
@@ -195,16 +199,16 @@ class RecommendationService:
                 self._failed[needed] = now
                 self.model_error = f"version {needed}: {error}"
                 log.exception("recommendation model could not be loaded", version=needed)
-        keep = ({version} if version else set()) | wanted
-        self._models = ModelSet(loaded.get(version) if version else None,
-                                {v: model for v, model in loaded.items() if v in keep})
+        self._models = ModelSet(loaded.get(version), {v: model for v, model in loaded.items() if v in keep})
         self._model_checked = True
         if version is None:
             self.state = "no champion registered"
-        elif version in loaded:
-            self.state, self.model_error = "ready", None
-        else:
+        elif version not in loaded:
             self.state = f"model version {version} failed to load"
+        elif registered is None:
+            self.state = f"no champion registered; still serving version {version}"
+        else:
+            self.state, self.model_error = "ready", None
 
     # -- the background thread --------------------------------------------------------------------
 
