@@ -70,7 +70,7 @@ class RecommendationSettings(BaseSettings):
     registered_model: str = Field("marketlake-recommender", description="MLflow registered model whose `champion`"
                                   " version is served")
     poll_seconds: float = Field(10.0, gt=0, description="how often the registry is asked for a new champion")
-    refresh_seconds: float = Field(5.0, gt=0, description="how often popularity orders and model-catalogue"
+    refresh_seconds: float = Field(10.0, gt=0, description="how often popularity orders and model-catalogue"
                                    " mappings are rebuilt")
     candidates: int = Field(200, ge=10, description="nearest neighbours retrieved per query vector")
     scoped_widen: int = Field(5, ge=1, description="neighbours multiplier under a store or category scope too"
