@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from serving.app import create_app
 from serving.config import SearchSettings
-from serving.experiments import ExperimentTag, experiments
+from serving.experiments import ExperimentCache, ExperimentTag, experiments
 from serving.impressions import ImpressionLog, Shopper
 from serving.routes.search import STRATEGIES
 from serving.search.service import SearchService
@@ -21,7 +21,9 @@ from serving.search.vectors import shared_embedder
 from tests.factories import platform_admin
 from tests.test_search import PRODUCTS, Catalog
 from transactional.db import PLATFORM, session_scope
-from transactional.services.experiments import SEARCH_STRATEGIES
+from serving.recommend.service import PERSONALISED_STRATEGY, POPULAR_STRATEGY
+from transactional.models import Surface
+from transactional.services.experiments import STRATEGIES as NAMED_STRATEGIES
 
 EXPERIMENTS = "/v1/admin/experiments"
 
@@ -34,8 +36,9 @@ def _impressions() -> list[dict]:
             .mappings()]
 
 
-def test_the_search_route_implements_every_strategy_operators_may_name():
-    assert set(STRATEGIES) == set(SEARCH_STRATEGIES)
+def test_the_surfaces_implement_every_strategy_operators_may_name():
+    assert set(NAMED_STRATEGIES[Surface.search]) == set(STRATEGIES)
+    assert set(NAMED_STRATEGIES[Surface.recommendations]) == {PERSONALISED_STRATEGY, POPULAR_STRATEGY}
 
 
 def test_impressions_beyond_the_queue_are_dropped_and_counted(db):
@@ -109,3 +112,47 @@ def test_signed_in_shoppers_are_assigned_by_user_id():
     assert Shopper(user, "device-1", None).key == str(user)
     assert Shopper(None, "device-1", None).key == "anon:device-1"
     assert Shopper(None, None, "s").key is None
+
+
+@pytest.mark.slow
+def test_simulated_shoppers_produce_experiment_data(live_server, tmp_path):
+    """The demo's loop: the simulator fetches recommendations from the serving API, which records
+    the impressions by variant; shoppers click some, echoing the list's context."""
+    from tests import recommendation_world as worlds
+    from tests.conftest import served
+    from transactional.datagen.model import BehaviourModel
+    from transactional.datagen.simulator import run_simulation
+    from transactional.services.experiments import ExperimentIn, create_experiment, start_experiment
+
+    saved = worlds.use_mlflow_store(tmp_path)
+    try:
+        worlds.build_world()
+        search = worlds.search_service(tmp_path)
+        recommendations = worlds.recommendation_service(search, "unregistered-model")
+        with session_scope(PLATFORM) as session:
+            experiment = create_experiment(session, ExperimentIn(
+                key="reco-popular", surface="recommendations",
+                variants=[{"name": "popular", "share": "0.5", "strategy": POPULAR_STRATEGY},
+                          {"name": "personalised", "share": "0.5", "strategy": PERSONALISED_STRATEGY}]), None)
+            start_experiment(session, experiment.id)
+        with served(create_app(search, recommendations)) as serving_url:
+            report = run_simulation(live_server, shoppers=3, duration=6, seed=5, search_url=serving_url,
+                                    model=BehaviourModel(recommendation_click_probability=1.0), think_seconds=0.05)
+    finally:
+        worlds.restore_environment(saved)
+
+    assert report.endpoints["GET /v1/recommendations"].requests >= 3, report.endpoints
+    with session_scope(PLATFORM) as session:
+        rows = session.execute(text(
+            "SELECT event_type, user_id::text, session_id, context FROM shopper_events"
+            " WHERE context ->> 'experiment' = 'reco-popular'")).all()
+    shown = {row.context["request_id"]: row for row in rows if row.event_type == "impression"}
+    clicks = [row for row in rows if row.event_type == "click"]
+    assert shown and clicks
+    assigned = ExperimentCache()
+    assigned.refresh()
+    for row in rows:  # each shopper always in the variant their id hashes to
+        assert row.context["variant"] == assigned.assign(row.user_id, "recommendations").variant
+    for click in clicks:  # a click names the list it came from, seen by the same shopper in the same session
+        assert (shown[click.context["request_id"]].user_id, shown[click.context["request_id"]].session_id) == (
+            click.user_id, click.session_id)
