@@ -1,7 +1,9 @@
 """The gold feature tables (pipelines.features), one dated snapshot row per entity and build, as
-Feast reads them: Parquet files exported from the Delta tables (`export_feature_tables`), because
-Feast's file offline store reads a directory as plain Parquet and would also read the files a Delta
-log has removed."""
+Feast reads them: Parquet files exported from the Delta tables (`export_feature_tables`). Feast's
+DuckDB offline store would read Delta only through DuckDB's delta extension, downloaded at run
+time, and its file store reads a table's directory as plain Parquet, files the Delta log removed
+included. The export directory (MARKETLAKE_FEAST_OFFLINE_DIR) is read when the definitions are
+imported, i.e. when they are applied."""
 
 from feast import FileSource
 from feast.data_format import ParquetFormat

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from feature_repo.cli import features_app
 from models.cli import evaluate, mlflow_ui
 from pipelines.cli import gdpr_app, lakehouse_app
 from serving.cli import build_search_index, evaluate_search, export_search_set, serve
@@ -19,6 +20,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(lakehouse_app, name="lakehouse")
 app.add_typer(gdpr_app, name="gdpr")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(features_app, name="features")
 app.command("generate")(generate)
 app.command("simulate")(simulate)
 app.add_typer(import_app, name="import")

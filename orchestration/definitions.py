@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration import automation, dashboards, dbt, ingestion, lakehouse, training, warehouse
+from orchestration import automation, dashboards, dbt, features, ingestion, lakehouse, training, warehouse
 from orchestration.resources import resources
 
-STAGES = (ingestion, lakehouse, warehouse, dbt, dashboards, automation, training)
+STAGES = (ingestion, lakehouse, warehouse, dbt, dashboards, automation, features, training)
 
 defs = dg.Definitions.merge(
     *(stage.defs for stage in STAGES),

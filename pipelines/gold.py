@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from pipelines import silver, tables
+from pipelines import features, silver, tables
 
 # Implicit feedback weight of each shopper action; an order line and a review add their own.
 EVENT_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "search": 0.0, "add_to_cart": 4.0,
                  "remove_from_cart": -2.0, "purchase": 8.0}
 ORDER_LINE_WEIGHT = 8.0
 POPULARITY_WINDOWS_DAYS = (1, 7, 30)
+SNAPSHOT_NEWER = "s.feature_timestamp >= t.feature_timestamp"  # a day's latest build wins
 
 
 def _weight() -> F.Column:
@@ -214,6 +215,9 @@ class GoldTable:
     reads: tuple[str, ...]  # silver tables
     build: Callable[..., DataFrame]
     keys: tuple[str, ...]
+    # None: the table is replaced by each build. A SQL condition over s. (candidate) and t. (stored):
+    # the candidate is MERGEd on `keys`, replacing a stored row only where it holds (history tables).
+    merge_when: str | None = None
 
 
 GOLD_TABLES = (
@@ -230,6 +234,18 @@ GOLD_TABLES = (
               ("tenant_id", "date")),
     GoldTable("search_queries", ("events",), lambda s, as_of: transform_search_queries(s["events"]),
               ("search_event_id",)),
+    # Dated feature snapshots for the feature store (pipelines.features): history, one row per day.
+    GoldTable("user_features", ("events", "orders", "order_items", "products"),
+              lambda s, as_of: features.transform_user_features(s["events"], s["orders"], s["order_items"],
+                                                                s["products"], as_of),
+              ("user_key", "feature_date"), SNAPSHOT_NEWER),
+    GoldTable("item_features", ("events", "order_items", "reviews", "products", "skus", "inventory"),
+              lambda s, as_of: features.transform_item_features(s["events"], s["order_items"], s["reviews"],
+                                                                s["products"], s["skus"], s["inventory"], as_of),
+              ("product_id", "feature_date"), SNAPSHOT_NEWER),
+    GoldTable("seller_features", ("tenants", "sub_orders", "reviews"),
+              lambda s, as_of: features.transform_seller_features(s["tenants"], s["sub_orders"], s["reviews"], as_of),
+              ("tenant_id", "feature_date"), SNAPSHOT_NEWER),
 )
 
 
@@ -306,6 +322,9 @@ def build_gold(spark: SparkSession, as_of: datetime | None = None) -> GoldReport
         if not result.success:
             blocked[table.name] = [f"gold.{table.name}: {failure}" for failure in result.failures]
             continue
-        tables.overwrite(candidate, gold_uri(table.name))
+        if table.merge_when:
+            tables.upsert(spark, candidate, gold_uri(table.name), keys=table.keys, newer_than=table.merge_when)
+        else:
+            tables.overwrite(candidate, gold_uri(table.name))
         published.append(table.name)
     return GoldReport(published, blocked, results, quality.record(spark, results))

@@ -91,6 +91,15 @@ SUITES = {suite.table: suite for suite in (
     Suite("gold.search_queries", ("search_event_id",), ("session_id", "query", "searched_at"),
           {"clicks": (0, None), "result_count": (0, None)},
           {"outcome": ("abandoned", "clicked", "purchased")}),
+    Suite("gold.user_features", ("user_key", "feature_date"), ("feature_timestamp", "spend_total"),
+          {"days_since_last_event": (0, None), "days_since_last_order": (0, None), "events_30d": (0, None),
+           "orders_total": (0, None), "spend_total": _MONEY}),
+    Suite("gold.item_features", ("product_id", "feature_date"), ("feature_timestamp", "tenant_id", "in_stock"),
+          {"conversion_rate_30d": (0, 1), "rating_avg": (1, 5), "price": _MONEY, "stock_available": (0, None),
+           "unique_users_30d": (0, None)}, references={"product_id": "silver.products.product_id"}),
+    Suite("gold.seller_features", ("tenant_id", "feature_date"), ("feature_timestamp",),
+          {"seller_rating_avg": (1, 5), "fulfilment_hours_avg": (0, None), "seller_orders_30d": (0, None)},
+          references={"tenant_id": "silver.tenants.tenant_id"}),
 )}
 
 

@@ -15,8 +15,7 @@ seller_features = FeatureView(
         Field(name="fulfilment_hours_avg", dtype=Float64,
               description="mean hours from sub-order to delivery, sub-orders delivered in 90 days"),
         Field(name="delivered_90d", dtype=Int64),
-        Field(name="seller_orders_30d", dtype=Int64),
-        Field(name="cancel_rate_90d", dtype=Float64, description="share of sub-orders of 90 days cancelled"),
+        Field(name="seller_orders_30d", dtype=Int64, description="sub-orders placed in 30 days"),
     ],
     tags={"table": "gold.seller_features"},
 )
