@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-features_app = typer.Typer(help="The Feast feature store: definitions in feature_repo/, online and offline features.",
-                           no_args_is_help=True)
+features_app = typer.Typer(
+    help="The Feast feature store: definitions in feature_repo/, online and offline features.",
+    no_args_is_help=True)
 console = Console(stderr=True)
 MOMENT_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -52,7 +53,8 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 @features_app.command("materialize")
 def materialize(
-    end: datetime = typer.Option(None, formats=MOMENT_FORMATS, help="load snapshots up to this UTC time (default: now)"),
+    end: datetime = typer.Option(None, formats=MOMENT_FORMATS,
+                                 help="load snapshots up to this UTC time (default: now)"),
     start: datetime = typer.Option(
         None, formats=MOMENT_FORMATS,
         help="reload from this UTC time (a backfill); default: from where the last run stopped"),
@@ -75,4 +77,5 @@ def materialize(
         else:
             store.materialize_incremental(end_date=until)
     print(json.dumps({"exported_rows": exported, "online_store": store.config.online_store.type,
-                      "from": since.isoformat() if since else "last run", "until": until.isoformat()}, indent=2))
+                      "from": since.isoformat() if since else "last run", "until": until.isoformat()},
+                     indent=2))

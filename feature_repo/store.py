@@ -27,7 +27,8 @@ class FeastSettings(BaseSettings):
         None, description="registry path, or a YAML/JSON mapping (e.g. a SQL registry); "
                           "default MARKETLAKE_HOME/feast/registry.db")
     online_store: str | None = Field(
-        None, description="online store as a YAML/JSON mapping; default SQLite at MARKETLAKE_HOME/feast/online.db")
+        None,
+        description="online store as a YAML/JSON mapping; default SQLite at MARKETLAKE_HOME/feast/online.db")
     offline_dir: str | None = Field(
         None, description="where the gold feature tables are exported as Parquet for Feast's offline store; "
                           "default MARKETLAKE_HOME/feast/offline")
@@ -52,7 +53,8 @@ def repo_config(repo_path: Path | str | None = None) -> RepoConfig:
     path = Path(repo_path) if repo_path else REPO_PATH
     settings = FeastSettings()
     settings.home.mkdir(parents=True, exist_ok=True)
-    text = Template((path / CONFIG_FILE.name).read_text()).safe_substitute({**settings.variables(), **os.environ})
+    variables = {**settings.variables(), **os.environ}
+    text = Template((path / CONFIG_FILE.name).read_text()).safe_substitute(variables)
     config = RepoConfig(**yaml.safe_load(text))
     config.repo_path = path
     return config
@@ -75,8 +77,10 @@ def apply(store: FeatureStore) -> None:
     from feature_repo import repo
 
     contents = RepoContents(
-        projects=[Project(name=store.project)], data_sources=[view.batch_source for view in repo.FEATURE_VIEWS],
+        projects=[Project(name=store.project)],
+        data_sources=[view.batch_source for view in repo.FEATURE_VIEWS],
         feature_views=list(repo.FEATURE_VIEWS), on_demand_feature_views=[], stream_feature_views=[],
         label_views=[], entities=[*repo.ENTITIES, DUMMY_ENTITY], feature_services=list(repo.FEATURE_SERVICES),
         permissions=[])
-    apply_total_with_repo_instance(store, store.project, store.registry, contents, skip_source_validation=False)
+    apply_total_with_repo_instance(store, store.project, store.registry, contents,
+                                   skip_source_validation=False)

@@ -29,7 +29,7 @@ def offline_features() -> dg.MaterializeResult:
 
 
 @dg.asset(key=REGISTRY, group_name=GROUP, deps=[OFFLINE], kinds={"feast"}, retry_policy=RETRY,
-          description="`feast apply` of feature_repo/: entities, feature views, feature services, online tables.")
+          description="`feast apply` of feature_repo/: entities, views, services, online tables.")
 def feature_registry() -> dg.MaterializeResult:
     from feature_repo.store import apply, feature_store
 
@@ -41,7 +41,7 @@ def feature_registry() -> dg.MaterializeResult:
 
 
 @dg.asset(key=ONLINE, group_name=GROUP, deps=[REGISTRY], kinds={"feast"}, retry_policy=RETRY,
-          description="Incremental materialisation: each entity's newest snapshot since the last run, online.")
+          description="Incremental materialisation: each entity's newest snapshot since the last run.")
 def online_features() -> dg.MaterializeResult:
     from feature_repo.store import feature_store
 

@@ -6,7 +6,8 @@ are history that training sets join point in time, and a rebuild changes nothing
 
 Prices, stock levels and which SKUs are active are read from silver's current state: a snapshot
 records them as of its build, which is what a daily build stores, but a snapshot backfilled for a
-past `as_of` holds today's prices and stock. Fulfilment speed reads delivered sub-orders' last change time, i.e. delivery.
+past `as_of` holds today's prices and stock. Fulfilment speed reads delivered sub-orders' last
+change time, i.e. the delivery (silver keeps no status history of sub-orders).
 
 Parquet exports of these tables are what Feast's file offline store reads (`export_feature_tables`).
 """
@@ -90,7 +91,8 @@ def transform_user_features(events: DataFrame, orders: DataFrame, order_items: D
     activity = seen.groupBy(gold._user_key().alias("user_key")).agg(
         F.max("occurred_at").alias("_last_event_at"),
         F.count(F.when(_within("occurred_at", as_of, RECENT_DAYS), 1)).alias("events_30d"),
-        F.countDistinct(F.when(_within("occurred_at", as_of, RECENT_DAYS), F.col("session_id"))).alias("sessions_30d"))
+        F.countDistinct(F.when(_within("occurred_at", as_of, RECENT_DAYS), F.col("session_id")))
+        .alias("sessions_30d"))
     placed = orders.where(~F.col("status").isin(*NOT_PLACED) & (F.col("placed_at") <= _at(as_of)))
     recent_spend = F.when(_within("placed_at", as_of, MONETARY_DAYS), F.col("grand_total"))
     spending = placed.groupBy(F.col("buyer_id").alias("user_key")).agg(
@@ -112,7 +114,8 @@ def transform_user_features(events: DataFrame, orders: DataFrame, order_items: D
                      F.coalesce("spend_total", zero).cast("double").alias("spend_total"),
                      (F.col("spend_total") / F.col("orders_total")).alias("avg_order_value"),
                      F.coalesce("top_categories", F.array().cast("array<string>")).alias("top_categories"),
-                     F.coalesce("top_category_shares", F.array().cast("array<double>")).alias("top_category_shares")))
+                     F.coalesce("top_category_shares", F.array().cast("array<double>"))
+                     .alias("top_category_shares")))
     return _snapshot(users, as_of)
 
 
@@ -135,7 +138,8 @@ def _conversion(signals: DataFrame, as_of: datetime) -> DataFrame:
     recent = signals.where(_within("at", as_of, RECENT_DAYS) & (F.col("weight") > 0))  # no impressions
     return (recent.groupBy("product_id")
             .agg(F.countDistinct("user_key").alias("_visitors"),
-                 F.countDistinct(F.when(F.col("event_type") == "purchase", F.col("user_key"))).alias("_buyers"))
+                 F.countDistinct(F.when(F.col("event_type") == "purchase", F.col("user_key")))
+                 .alias("_buyers"))
             .select("product_id", (F.col("_buyers") / F.col("_visitors")).alias("conversion_rate_30d")))
 
 
@@ -149,8 +153,8 @@ def _ratings(reviews: DataFrame, key: str, as_of: datetime) -> DataFrame:
 def _prices(skus: DataFrame) -> DataFrame:
     """Each product's lowest active SKU price."""
     return (skus.where(F.col("is_active"))
-            .groupBy("product_id").agg(F.min(F.struct(F.col("price").cast("double").alias("price"), "currency"))
-                                       .alias("_lowest"))
+            .groupBy("product_id")
+            .agg(F.min(F.struct(F.col("price").cast("double").alias("price"), "currency")).alias("_lowest"))
             .select("product_id", "_lowest.price", "_lowest.currency"))
 
 
@@ -161,8 +165,9 @@ def _stock(skus: DataFrame, inventory: DataFrame) -> DataFrame:
             .groupBy("product_id").agg(F.sum(free).cast("long").alias("stock_available")))
 
 
-def transform_item_features(events: DataFrame, order_items: DataFrame, reviews: DataFrame, products: DataFrame,
-                            skus: DataFrame, inventory: DataFrame, as_of: datetime) -> DataFrame:
+def transform_item_features(events: DataFrame, order_items: DataFrame, reviews: DataFrame,
+                            products: DataFrame, skus: DataFrame, inventory: DataFrame,
+                            as_of: datetime) -> DataFrame:
     """Popularity over 1/7/30 days, conversion, rating, price and stock of every catalogue product."""
     catalog = products.where(F.col("created_at").isNull() | (F.col("created_at") <= _at(as_of))) \
         .select("product_id", "tenant_id", "category_id")
@@ -175,8 +180,8 @@ def transform_item_features(events: DataFrame, order_items: DataFrame, reviews: 
              .join(_prices(skus), "product_id", "left")
              .join(_stock(skus, inventory), "product_id", "left")
              .select("product_id", "tenant_id", "category_id",
-                     *(F.coalesce(F.col(f"popularity_{days}d"), zero).cast("double").alias(f"popularity_{days}d")
-                       for days in gold.POPULARITY_WINDOWS_DAYS),
+                     *(F.coalesce(F.col(name), zero).cast("double").alias(name)
+                       for name in (f"popularity_{days}d" for days in gold.POPULARITY_WINDOWS_DAYS)),
                      *(F.coalesce(F.col(name), zero).cast("long").alias(name) for name in counts),
                      "conversion_rate_30d", "rating_avg",
                      F.coalesce("rating_count", zero).cast("long").alias("rating_count"), "price", "currency",
@@ -188,8 +193,10 @@ def transform_item_features(events: DataFrame, order_items: DataFrame, reviews: 
 def transform_seller_features(tenants: DataFrame, sub_orders: DataFrame, reviews: DataFrame,
                               as_of: datetime) -> DataFrame:
     """Rating and fulfilment speed of every seller."""
-    sellers = tenants.where(F.col("created_at").isNull() | (F.col("created_at") <= _at(as_of))).select("tenant_id")
-    delivered = sub_orders.where((F.col("status") == "DELIVERED") & _within("updated_at", as_of, MONETARY_DAYS))
+    sellers = (tenants.where(F.col("created_at").isNull() | (F.col("created_at") <= _at(as_of)))
+               .select("tenant_id"))
+    delivered = sub_orders.where((F.col("status") == "DELIVERED")
+                                 & _within("updated_at", as_of, MONETARY_DAYS))
     fulfilment = delivered.groupBy("tenant_id").agg(
         F.avg(_hours("created_at", "updated_at")).alias("fulfilment_hours_avg"),
         F.count(F.lit(1)).alias("delivered_90d"))
@@ -198,7 +205,8 @@ def transform_seller_features(tenants: DataFrame, sub_orders: DataFrame, reviews
     zero = F.lit(0)
     rated = _ratings(reviews, "tenant_id", as_of)
     return _snapshot(
-        sellers.join(rated, "tenant_id", "left").join(fulfilment, "tenant_id", "left").join(orders, "tenant_id", "left")
+        sellers.join(rated, "tenant_id", "left").join(fulfilment, "tenant_id", "left")
+        .join(orders, "tenant_id", "left")
         .select("tenant_id", F.col("rating_avg").alias("seller_rating_avg"),
                 F.coalesce("rating_count", zero).cast("long").alias("seller_rating_count"),
                 "fulfilment_hours_avg", F.coalesce("delivered_90d", zero).cast("long").alias("delivered_90d"),
@@ -219,7 +227,8 @@ def export_feature_tables(directory: str) -> dict[str, int]:
     """Write each gold feature table's current version as `<directory>/<table>.parquet` (local path
     or object-store URI), replacing the previous export in one rename; returns rows per table.
     A table not built yet is skipped."""
-    filesystem, root = fs.FileSystem.from_uri(directory if "://" in directory else str(Path(directory).resolve()))
+    local = "://" not in directory
+    filesystem, root = fs.FileSystem.from_uri(str(Path(directory).resolve()) if local else directory)
     filesystem.create_dir(root, recursive=True)
     exported = {}
     for name in FEATURE_TABLES:

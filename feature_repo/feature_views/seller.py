@@ -10,7 +10,8 @@ from feature_repo.feature_views import SNAPSHOT_TTL
 seller_features = FeatureView(
     name="seller_features", entities=[seller], ttl=SNAPSHOT_TTL, source=seller_features_source, online=True,
     schema=[
-        Field(name="seller_rating_avg", dtype=Float64, description="mean review rating of the seller's products"),
+        Field(name="seller_rating_avg", dtype=Float64,
+              description="mean review rating of the seller's products"),
         Field(name="seller_rating_count", dtype=Int64),
         Field(name="fulfilment_hours_avg", dtype=Float64,
               description="mean hours from sub-order to delivery, sub-orders delivered in 90 days"),
