@@ -104,6 +104,9 @@ class RecommendationSettings(BaseSettings):
     cache_size: int = Field(100_000, ge=1, description="cached results kept")
     feature_cache_seconds: float = Field(60.0, ge=0, description="how long item features read from the feature"
                                          " store are reused")
+    feature_store: bool = Field(True, description="re-rank with item features from the Feast online store")
+    feature_timeout_seconds: float = Field(0.1, gt=0, description="how long a request waits for the feature"
+                                           " store before ranking without it (degraded)")
     feature_service: str = Field("ranking_v1", description="Feast feature service read for re-ranking")
 
 

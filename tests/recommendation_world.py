@@ -188,8 +188,8 @@ def recommendation_service(search: SearchService, registered_model: str, feature
                            **settings) -> RecommendationService:
     """Opened and loaded (synchronously: tests drive refreshes themselves); without a feature store
     unless `features` is given."""
-    service = RecommendationService(search, RecommendationSettings(registered_model=registered_model, **settings),
-                                    features=features, use_feature_store=False)
+    service = RecommendationService(search, RecommendationSettings(
+        registered_model=registered_model, feature_store=features is not None, **settings), features=features)
     service.open()
     service.check_registry()
     return service

@@ -221,7 +221,8 @@ def test_feature_store_signals_rerank_and_its_absence_is_flagged(world, feast_st
                                 "popularity_7d": 500.0 if product_id == last else 1.0,
                                 "conversion_rate_30d": 0.4 if product_id == last else 0.01}
         for product_id in built.products.values()]))
-    available = worlds.recommendation_service(search, MODEL, features=OnlineFeatures())
+    available = worlds.recommendation_service(search, MODEL, features=OnlineFeatures(),
+                                              feature_timeout_seconds=30)  # a busy test machine: not timed here
     with TestClient(create_app(search, available)) as api:
         ranked = listing(api.get("/v1/recommendations", params=page))
     assert ranked["degraded"] is False

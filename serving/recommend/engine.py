@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
+from cachetools import LRUCache
 
 from serving.config import RecommendationSettings
 from serving.recommend.history import History, Interaction
@@ -47,6 +48,7 @@ from serving.search.personalize import (
 from transactional.errors import NotFound
 
 _NONE = -1
+CATEGORY_CODES_CACHED = 10_000
 _EMPTY = np.empty(0, dtype=np.int64)
 
 
@@ -142,7 +144,7 @@ class RecommendationEngine:
         self.columns = columns
         self.settings = settings
         self.reranker = SignalReranker(RerankWeights(0.0, settings.popularity_weight, settings.rating_weight))
-        self._category_codes: dict[tuple[str, int], np.ndarray] = {}
+        self._category_codes: LRUCache[tuple[str, int], np.ndarray] = LRUCache(CATEGORY_CODES_CACHED)
         self._lock = threading.Lock()
 
     # -- what the request is about ----------------------------------------------------------------

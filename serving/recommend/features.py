@@ -1,14 +1,18 @@
 """Item features from the Feast online store (`feature_repo.online`), for re-ranking.
 
-Features come from nightly gold snapshots, so a product's features are reused for
-`ttl_seconds` instead of being read on every request: a hot list costs no online-store round
-trip. When the store fails, it is not asked again for `retry_seconds` (a broken store must not add
-its timeout to every request); meanwhile requests rank without it and say so (`degraded`)."""
+Features come from nightly gold snapshots, so a product's features are reused for `ttl_seconds`
+instead of being read on every request: a hot list costs no online-store round trip. A read gets
+`timeout_seconds`; a slower one is left to finish in the background (it fills the cache for the
+next request) while this request ranks without features. When the store fails, it is not asked
+again for `RETRY_SECONDS` (a broken store must not add its timeout to every request). Either way
+the request says so (`degraded`)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,10 +22,15 @@ from serving.recommend.engine import ItemFeatures
 from transactional.observability import log
 
 RETRY_SECONDS = 5.0
+READERS = 2
 
 
 class OnlineItemFeatures(Protocol):
     def items(self, product_ids: list[str]) -> ItemFeatures: ...
+
+
+class FeaturesUnavailable(Exception):
+    """The feature store could not answer in time (whatever the reason: it is optional for a request)."""
 
 
 def feast_features(feature_service: str) -> OnlineItemFeatures | None:
@@ -33,21 +42,27 @@ def feast_features(feature_service: str) -> OnlineItemFeatures | None:
     return OnlineFeatures(service=feature_service)
 
 
-class FeaturesUnavailable(Exception):
-    """The feature store could not answer (whatever the reason: it is optional for a request)."""
-
-
 class CachedFeatures:
-    def __init__(self, online: OnlineItemFeatures, ttl_seconds: float = 60.0, size: int = 500_000) -> None:
+    def __init__(self, online: OnlineItemFeatures, ttl_seconds: float = 60.0, timeout_seconds: float = 0.1,
+                 size: int = 500_000) -> None:
         self.online = online
-        self._cache: TTLCache[str, dict] = TTLCache(size, ttl_seconds) if ttl_seconds > 0 else None
+        self.timeout_seconds = timeout_seconds
+        self._cache: TTLCache[str, dict] | None = TTLCache(size, ttl_seconds) if ttl_seconds > 0 else None
         self._lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="feature-reader")
         self._failed_until = 0.0
         self.last_error: str | None = None
 
+    def warm(self) -> None:
+        """Connect and read the feature service's definition now, off the request path."""
+        try:
+            self._read(["warm-up"])
+        except FeaturesUnavailable:
+            pass  # logged; requests will say so
+
     def items(self, product_ids: list[str]) -> ItemFeatures:
-        """Features of the products; `FeaturesUnavailable` when the store cannot answer for the
-        ones not cached."""
+        """Features of the products; `FeaturesUnavailable` when the store cannot answer in time for
+        the ones not cached."""
         found: ItemFeatures = {}
         if self._cache is not None:
             with self._lock:
@@ -59,7 +74,13 @@ class CachedFeatures:
         if time.monotonic() < self._failed_until:
             raise FeaturesUnavailable(self.last_error or "feature store unavailable")
         try:
-            read = self.online.items(missing)
+            return {**found, **self._readers.submit(self._read, missing).result(timeout=self.timeout_seconds)}
+        except FutureTimeout:
+            raise FeaturesUnavailable(f"no answer within {self.timeout_seconds * 1000:.0f} ms") from None
+
+    def _read(self, product_ids: list[str]) -> ItemFeatures:
+        try:
+            read = self.online.items(product_ids)
         except Exception as error:  # FeatureStoreUnavailable, or anything a backend throws
             self._failed_until = time.monotonic() + RETRY_SECONDS
             self.last_error = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -68,7 +89,7 @@ class CachedFeatures:
         if self._cache is not None:
             with self._lock:
                 self._cache.update(read)
-        return {**found, **read}
+        return read
 
 
 @dataclass

@@ -27,20 +27,21 @@ class ModelUnusable(Exception):
 
 
 class IdCodes:
-    """Identifier strings <-> the dense codes (vector rows) a model was trained with, looked up in
-    bulk with a binary search (no per-id Python dictionary: a million ids would cost ~100 MB)."""
+    """Identifier strings -> the dense codes (vector rows) a model was trained with, looked up in
+    bulk by binary search over UTF-8 bytes (no per-id Python dictionary, and a quarter of the
+    memory of numpy's fixed-width unicode: a million ids cost ~40 MB)."""
 
     def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids.astype(str)
-        self._order = np.argsort(self.ids, kind="stable")
-        self._sorted = self.ids[self._order]
+        encoded = _utf8(ids)
+        self._order = np.argsort(encoded, kind="stable")
+        self._sorted = encoded[self._order]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._order)
 
     def codes(self, ids: np.ndarray | list[str]) -> np.ndarray:
         """The code of each id, -1 where unknown."""
-        wanted = np.asarray(ids, dtype=str)
+        wanted = _utf8(ids)
         if not len(self._sorted) or not len(wanted):
             return np.full(len(wanted), -1, dtype=np.int64)
         positions = np.minimum(np.searchsorted(self._sorted, wanted), len(self._sorted) - 1)
@@ -49,6 +50,10 @@ class IdCodes:
 
     def code(self, identifier: str) -> int:
         return int(self.codes([identifier])[0])
+
+
+def _utf8(ids: np.ndarray | list[str]) -> np.ndarray:
+    return np.char.encode(np.asarray(ids, dtype=str), "utf-8") if len(ids) else np.array([], dtype="S1")
 
 
 @dataclass(frozen=True)

@@ -71,12 +71,10 @@ class Recommendations:
 
 class RecommendationService:
     def __init__(self, search: SearchService, settings: RecommendationSettings,
-                 features: OnlineItemFeatures | None = None, use_feature_store: bool = True) -> None:
+                 features: OnlineItemFeatures | None = None) -> None:
         self.search = search
         self.settings = settings
-        online = features if features is not None else (
-            feast_features(settings.feature_service) if use_feature_store else None)
-        self.features = CachedFeatures(online, settings.feature_cache_seconds) if online is not None else None
+        self.features = self._cached_features(features) if features is not None else None
         self.histories = ShopperHistories(settings.history_events, settings.history_users, settings.history_seconds)
         self.trending = Trending(settings.trending_half_life_hours)
         self.state = "waiting for the catalogue"
@@ -121,11 +119,19 @@ class RecommendationService:
     def open(self) -> None:
         """Bind to the search service's catalogue and start following shopper events."""
         columns = self.search.engine.index.columns
+        if self.features is None and self.settings.feature_store:  # importing Feast takes seconds: not at start-up
+            online = feast_features(self.settings.feature_service)
+            self.features = self._cached_features(online) if online is not None else None
+        if self.features is not None:
+            self.features.warm()
         self._trending_after = self.search.positions.get("shopper_events", FeedPosition())
         self.search.shopper_event_listeners.append(self._observe)
         self._load_trending(columns)
         self._engine = RecommendationEngine(columns, self.settings)
         self.refresh()
+
+    def _cached_features(self, online: OnlineItemFeatures) -> CachedFeatures:
+        return CachedFeatures(online, self.settings.feature_cache_seconds, self.settings.feature_timeout_seconds)
 
     def _load_trending(self, columns: Columns) -> None:
         """Interactions up to the feed position the search index stands at (later ones arrive
