@@ -224,6 +224,8 @@ class RecommendationService:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._observe in self.search.shopper_event_listeners:
+            self.search.shopper_event_listeners.remove(self._observe)
         if self._thread is not None:
             self._thread.join(timeout=30)
 
