@@ -1,13 +1,17 @@
-"""Shared benchmark plumbing: machine facts, a real API server in its own process, pgbench.
+"""Shared benchmark plumbing: machine facts, a real API server in its own process, HTTP load
+from a separate process, pgbench.
 
 Benchmarks print one JSON document each; figures are reported as ratios against a baseline
 measured in the same run, with the machine noted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 
 from orchestration.processes import Service, free_port, running
@@ -44,6 +49,84 @@ def api_server(app: str = "transactional.api.app:create_app", workers: int = 1) 
                "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     with running([Service(command, f"{base_url}/healthz", env={"MARKETLAKE_LOG_LEVEL": "WARNING"})]):
         yield base_url
+
+
+# HTTP load from a separate process ---------------------------------------------------------------
+
+async def _drive(base_url: str, path: str, requests: list[dict], concurrency: int, seconds: float,
+                 headers: dict[str, str]) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    cursor = iter(requests)
+    deadline = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for params in cursor:
+            if time.perf_counter() > deadline:
+                return
+            sent = time.perf_counter()
+            try:
+                response = await client.get(path, params=params)
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - sent)
+            errors += response.status_code != 200
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits, headers=headers) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {"latencies": latencies, "errors": errors, "seconds": elapsed}
+
+
+def _client(base_url: str, path: str, requests: list[dict], concurrency: int, seconds: float,
+            headers: dict[str, str], results) -> None:
+    results.put(asyncio.run(_drive(base_url, path, requests, concurrency, seconds, headers)))
+
+
+def run_phase(base_url: str, path: str, requests: list[dict], concurrency: int, seconds: float,
+              headers: dict[str, str] | None = None) -> dict:
+    """GET `path` with each of `requests` (query parameters) in turn, `concurrency` in flight, for
+    `seconds`, from a separate client process that prepared its requests first: requests/s, errors
+    (non-200) and latency percentiles."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_client,
+                              args=(base_url, path, requests, concurrency, seconds, headers or {}, results))
+    process.start()
+    outcome = results.get(timeout=seconds + 600)
+    process.join()
+    latencies = sorted(outcome["latencies"])
+    if not latencies:
+        return {"requests": 0, "errors": outcome["errors"]}
+    quantiles = (statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1
+                 else latencies * 99)
+    return {
+        "requests": len(latencies), "errors": outcome["errors"],
+        "requests_per_s": round(len(latencies) / outcome["seconds"], 1),
+        "p50_ms": round(quantiles[49] * 1000, 2), "p95_ms": round(quantiles[94] * 1000, 2),
+        "p99_ms": round(quantiles[98] * 1000, 2),
+    }
+
+
+def resident_megabytes(base_url: str) -> float:
+    """The server process's resident memory, from its Prometheus /metrics."""
+    metrics = httpx.get(f"{base_url}/metrics", timeout=30).text
+    line = next(line for line in metrics.splitlines() if line.startswith("process_resident_memory_bytes"))
+    return round(float(line.split()[-1]) / 2**20, 1)
+
+
+def wait_ready(base_url: str, timeout: float = 3600) -> float:
+    """Seconds until the server's /readyz answers 200."""
+    began = time.monotonic()
+    while httpx.get(f"{base_url}/readyz", timeout=30).status_code != 200:
+        if time.monotonic() - began > timeout:
+            raise RuntimeError(f"{base_url} was not ready after {timeout:.0f} s")
+        time.sleep(0.5)
+    return time.monotonic() - began
 
 
 def _server_url() -> str:

@@ -169,7 +169,11 @@ class VectorIndex:
         stale = slots[slots < len(covers)]
         if len(stale):
             covers[stale] = False
-        self._delta = np.union1d(self._delta, slots)
+        added, delta = np.unique(slots), self._delta
+        # Loading a catalog adds ever higher slots: appending them keeps a million-product load
+        # linear (a union per batch re-sorts the whole delta each time).
+        self._delta = (np.concatenate([delta, added]) if not len(delta) or added[0] > delta[-1]
+                       else np.union1d(delta, added))
 
     def rebuild(self) -> None:
         """Build a main index of every vector and publish it with an empty delta."""
