@@ -59,13 +59,32 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
     }
 
 
+def _manifest_is_stale(project: DbtProject) -> bool:
+    """A manifest older than any file of the project would load assets and tests that are gone."""
+    if not project.manifest_path.exists():
+        return True
+    parsed_at = project.manifest_path.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml",
+               *(path for folder in ("models", "macros", "tests", "seeds", "snapshots")
+                 for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file())]
+    return any(path.stat().st_mtime > parsed_at for path in sources)
+
+
 def dbt_project() -> DbtProject:
-    """The dbt project, its manifest parsed on first use (`dbt parse` needs no database)."""
+    """The dbt project, its manifest (re)parsed when missing or older than the project's files
+    (`dbt parse` needs no database)."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
                          target="prod" if environment() == "prod" else "local")
-    if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+    if _manifest_is_stale(project):
+        DbtCliResource(project_dir=project, dbt_executable=_dbt_executable()).cli(
+            ["parse", "--quiet"], target_path=project.target_path).wait()
     return project
+
+
+def _dbt_executable() -> str:
+    """The venv's dbt, also when the venv is not on PATH (`.venv/bin/pytest`, `uv run`)."""
+    beside_python = Path(sys.executable).with_name("dbt")
+    return str(beside_python) if beside_python.exists() else "dbt"
 
 
 def dbt_cli() -> DbtCliResource:
@@ -73,10 +92,7 @@ def dbt_cli() -> DbtCliResource:
     prod the MARKETLAKE_DBT_* variables are the deployment's own."""
     if environment() != "prod":
         os.environ.update(dbt_environment())
-    # The venv's dbt, also when the venv is not on PATH (`.venv/bin/pytest`, `uv run`).
-    beside_python = Path(sys.executable).with_name("dbt")
-    return DbtCliResource(project_dir=dbt_project(),
-                          dbt_executable=str(beside_python) if beside_python.exists() else "dbt")
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=_dbt_executable())
 
 
 class Notifier(dg.ConfigurableResource):
