@@ -1,20 +1,20 @@
 """Feature snapshots for the feature store (Feast, feature_repo/): per shopper, product and seller,
 the feature values as of a build time `as_of`, computed from silver with only what happened up to
 `as_of`. Gold keeps one row per entity and `feature_date` (the build's UTC day) with the build time
-as `feature_timestamp`; a rebuild on the same day replaces that day's row (MERGE), so the tables
-are history that training sets join point in time, and a rebuild changes nothing twice.
+as `feature_timestamp`; a later build on the same day replaces that day's row (MERGE), so the
+tables are history that training sets join point in time, and the same build run twice changes
+nothing.
 
 Prices, stock levels and which SKUs are active are read from silver's current state: a snapshot
 records them as of its build, which is what a daily build stores, but a snapshot backfilled for a
 past `as_of` holds today's prices and stock. Fulfilment speed reads delivered sub-orders' last
 change time, i.e. the delivery (silver keeps no status history of sub-orders).
 
-Parquet exports of these tables are what Feast's file offline store reads (`export_feature_tables`).
+Feast's offline store reads Parquet exports of these tables (`export_feature_tables`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 # gold lists these tables in GOLD_TABLES, and these transforms use its helpers: at call time only.
 from pipelines import gold, tables
 
-FEATURE_TABLES = {"user_features": "user_key", "item_features": "product_id", "seller_features": "tenant_id"}
+FEATURE_TABLES = ("user_features", "item_features", "seller_features")
 RECENT_DAYS = 30  # frequency and popularity
 MONETARY_DAYS = 90  # spend and fulfilment
 TOP_CATEGORIES = 5
@@ -212,15 +212,6 @@ def transform_seller_features(tenants: DataFrame, sub_orders: DataFrame, reviews
                 "fulfilment_hours_avg", F.coalesce("delivered_90d", zero).cast("long").alias("delivered_90d"),
                 F.coalesce("seller_orders_30d", zero).cast("long").alias("seller_orders_30d")),
         as_of)
-
-
-def merge_snapshot(key: str) -> Callable[[DataFrame, str], None]:
-    """Publish a snapshot into its table: a row per (key, feature_date), the latest build of a day
-    winning, so the same build published twice changes nothing."""
-    def publish(snapshot: DataFrame, uri: str) -> None:
-        tables.upsert(snapshot.sparkSession, snapshot, uri, keys=[key, "feature_date"],
-                      newer_than="s.feature_timestamp >= t.feature_timestamp")
-    return publish
 
 
 def export_feature_tables(directory: str) -> dict[str, int]:
