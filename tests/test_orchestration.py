@@ -1,5 +1,6 @@
 """The Dagster definitions: they load with every stage wired; the change sensor asks for a refresh
-covering the days of new events; a failed run sends a notification; the whole graph materialises
+covering the days of new events; a successful refresh materialises the feature store; a failed run
+sends a notification; the whole graph materialises
 in-process on a tiny generated marketplace, and a failing blocking quality gate stops everything
 downstream of it."""
 
@@ -57,8 +58,10 @@ def test_definitions_wire_every_stage_with_checks_sensors_and_schedules(definiti
     checks = {f"{key.asset_key.to_user_string()}:{key.name}" for key in repository.asset_graph.asset_check_keys}
     assert "silver/orders:quality_gate" in checks and "gold/seller_daily:quality_gate" in checks
     assert any(check.startswith("seller_analytics/seller_daily_sales:unique_key") for check in checks)
-    assert {sensor.name for sensor in repository.sensor_defs} == {"new_changes_sensor", "notify_on_run_failure"}
-    assert [schedule.cron_schedule for schedule in repository.schedule_defs] == ["15 2 * * *"]
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        "new_changes_sensor", "features_after_refresh", "notify_on_run_failure"}
+    assert {(schedule.job_name, schedule.cron_schedule) for schedule in repository.schedule_defs} == {
+        ("refresh", "15 2 * * *"), ("train", "30 3 * * *")}
     warehouse_events = repository.asset_graph.get(dg.AssetKey(["warehouse", "events"]))
     assert warehouse_events.partitions_def is not None and warehouse_events.backfill_policy is not None
 
@@ -119,6 +122,27 @@ def test_a_failed_run_sends_a_notification(tmp_path):
         notify_on_run_failure(context)
     note = json.loads((tmp_path / "notes.jsonl").read_text())
     assert note["kind"] == "run_failed" and note["job"] == "doomed" and note["run_id"] == result.run_id
+
+
+def test_a_successful_refresh_materialises_the_feature_store():
+    from orchestration.automation import features_after_refresh
+
+    @dg.op
+    def fine():
+        return None
+
+    @dg.job
+    def refresh():
+        fine()
+
+    with dg.instance_for_test() as instance:
+        result = refresh.execute_in_process(instance=instance)
+        success = next(event for event in result.all_events if event.event_type == dg.DagsterEventType.RUN_SUCCESS)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="features_after_refresh", dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=success)
+        request = features_after_refresh(context)
+    assert request.run_key == result.run_id
 
 
 @pytest.mark.slow
