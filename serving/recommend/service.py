@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -45,6 +46,7 @@ SURFACE = "recommendations"
 PERSONALISED_STRATEGY, POPULAR_STRATEGY = "personalised", "popular"
 # A version experiments stop asking for is unloaded after this long.
 UNUSED_VERSION_SECONDS = 600.0
+RETRY_SECONDS = 5.0
 
 
 class RecommendationsUnavailable(ProblemError):
@@ -235,25 +237,32 @@ class RecommendationService:
                 if self.search.ready:
                     self.open()
                     break
-            except Exception:
+            except Exception:  # the database may be away: keep trying, stay unready
                 self.state = "waiting for the database"
                 log.exception("recommendations could not start")
+                self._stop.wait(RETRY_SECONDS)
             self._stop.wait(0.2)
         next_check = next_refresh = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
-            try:
-                if now >= next_check:
-                    next_check = now + self.settings.poll_seconds
-                    self.check_registry()
-                if now >= next_refresh:
-                    next_refresh = now + self.settings.refresh_seconds
-                    self.refresh()
-            except Exception as error:  # the registry or database may be away: keep serving, retry
-                self._model_checked = True
-                self.model_error = str(error).splitlines()[0] if str(error) else type(error).__name__
-                log.exception("recommendations refresh failed")
+            if now >= next_check:
+                next_check = now + self.settings.poll_seconds
+                self._guarded(self.check_registry, "registry")
+            if now >= next_refresh:
+                next_refresh = now + self.settings.refresh_seconds
+                self._guarded(self.refresh, "refresh")
             self._stop.wait(max(0.05, min(next_check, next_refresh) - time.monotonic()))
+
+    def _guarded(self, step: Callable[[], None], name: str) -> None:
+        """One background step; a failure is logged and retried next round while serving goes on."""
+        try:
+            step()
+        except Exception as error:
+            if name == "registry":
+                self._model_checked = True  # an unreachable registry must not keep the process unready
+                if self._models.champion is None:
+                    self.state = f"registry unavailable: {str(error).splitlines()[0] if str(error) else error!r}"
+            log.exception("recommendations background step failed", step=name)
 
     # -- answering --------------------------------------------------------------------------------
 
