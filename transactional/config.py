@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -37,8 +37,10 @@ class Settings(BaseSettings):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    @cached_property
     def signing_secret(self) -> str:
-        """The JWT secret: explicit in prod, otherwise generated once and kept under home."""
+        """The JWT secret: explicit in prod, otherwise generated once and kept under home (read once
+        per process: every token check needs it)."""
         if self.jwt_secret:
             return self.jwt_secret
         if self.env == "prod":

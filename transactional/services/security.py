@@ -68,12 +68,12 @@ def issue_access_token(user_id: uuid.UUID, role: Role, tenant_id: uuid.UUID | No
         "exp": now + lifetime,
         "typ": "access",
     }
-    return jwt.encode(claims, settings.signing_secret(), algorithm=ALGORITHM), int(lifetime.total_seconds())
+    return jwt.encode(claims, settings.signing_secret, algorithm=ALGORITHM), int(lifetime.total_seconds())
 
 
 def decode_access_token(token: str) -> Principal:
     try:
-        claims = jwt.decode(token, get_settings().signing_secret(), algorithms=[ALGORITHM])
+        claims = jwt.decode(token, get_settings().signing_secret, algorithms=[ALGORITHM])
         if claims.get("typ") != "access":
             raise jwt.InvalidTokenError("not an access token")
         return Principal(
