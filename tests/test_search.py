@@ -314,6 +314,20 @@ def test_catalog_changes_are_searchable_after_a_refresh_without_rebuild(api, ser
     assert "Desk lamp" not in titles(api.get("/v1/search", params={"q": "lamp"}))
 
 
+def test_a_renamed_product_is_no_longer_found_by_its_old_words(service, catalog):
+    lamp = catalog.products["Desk lamp"]
+    with session_scope(PLATFORM) as session:
+        session.execute(update(Product).where(Product.id == uuid.UUID(lamp)).values(title="Reading light"))
+    service.refresh()
+
+    def lexical(query: str) -> list[str]:
+        result = service.engine.search(SearchRequest(query, retrieval=Retrieval.lexical, facets=False))
+        return [hit.document.id for hit in result.hits]
+
+    assert lexical("reading light") == [lamp]
+    assert lamp not in lexical("desk")
+
+
 def test_domain_events_in_the_outbox_do_not_stall_the_refresh(api, service, catalog):
     with owner_engine().begin() as connection:
         connection.execute(text(

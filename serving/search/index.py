@@ -60,10 +60,11 @@ class SearchIndex:
              known_vector: KnownVector | None = None) -> None:
         """Index a whole catalog in batches, then build the main vector index."""
         iterator = iter(documents)
-        while batch := list(islice(iterator, batch_size)):
-            self.apply(batch, known_vector=known_vector)
-            if progress:
-                progress(len(batch))
+        with self.lexical.bulk():
+            while batch := list(islice(iterator, batch_size)):
+                self.apply(batch, known_vector=known_vector)
+                if progress:
+                    progress(len(batch))
         self.vectors.rebuild()
 
     def rebuild_vectors_if_needed(self) -> bool:
