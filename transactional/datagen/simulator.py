@@ -388,8 +388,6 @@ class Shopper:
                 self.api.recorder.counters["events_posted"] += response.json().get("accepted", len(batch))
 
     async def run(self, deadline: float, think_seconds: float) -> None:
-        if not await self.sign_in():
-            return
         while time.monotonic() < deadline:
             await self.session(think_seconds, deadline)
             self.api.recorder.counters["sessions"] += 1
@@ -441,7 +439,6 @@ async def simulate(api_url: str, *, shoppers: int, duration: float, seed: int, r
     async with httpx.AsyncClient(base_url=api_url, timeout=30, limits=limits) as client:
         api = Api(client, recorder, RateLimiter(rate))
         started = time.monotonic()
-        deadline = started + duration
         catalog = await load_catalog(api)
         if not catalog.leaf_slugs:
             raise SimulationError(f"the API at {api_url} lists no products: load a marketplace first")
@@ -455,8 +452,13 @@ async def simulate(api_url: str, *, shoppers: int, duration: float, seed: int, r
         shoppers_done = asyncio.Event()
         logins = seller_admin_emails(*dataset)[:max_staff] if dataset is not None else []
         staff = [asyncio.create_task(staff_member(api, login, shoppers_done)) for login in logins]
-        await asyncio.gather(*(Shopper(i, api, catalog, model, seed, search_url, recommend_url, domain)
-                               .run(deadline, think_seconds) for i in range(shoppers)))
+        crowd = [Shopper(i, api, catalog, model, seed, search_url, recommend_url, domain) for i in range(shoppers)]
+        # Signing up costs an argon2 hash per shopper, seconds on a busy machine: the clock starts
+        # once everyone is in, so a short run still shops for its whole duration.
+        signed_in = await asyncio.gather(*(shopper.sign_in() for shopper in crowd))
+        deadline = time.monotonic() + duration
+        await asyncio.gather(*(shopper.run(deadline, think_seconds)
+                               for shopper, ready in zip(crowd, signed_in, strict=True) if ready))
         shoppers_done.set()
         await asyncio.gather(*staff)
         return recorder.report(time.monotonic() - started, shoppers)
