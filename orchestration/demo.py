@@ -60,7 +60,9 @@ def train_recommender() -> str:
     from orchestration.training import REGISTERED_KEY
 
     with dg.DagsterInstance.from_config(str(prepare_dagster_home())) as instance:
-        result = defs.resolve_job_def("train").execute_in_process(instance=instance)
+        # The step events stay in the Dagster UI; the console shows what the steps themselves say.
+        result = defs.resolve_job_def("train").execute_in_process(
+            instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
     registered = next(event.materialization.metadata for event in result.get_asset_materialization_events()
                       if event.asset_key == REGISTERED_KEY)
     return (f"recommender: {registered['model'].value} registered as {registered['registered_model'].value} "

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import great_expectations as gx
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pyspark.sql import DataFrame, SparkSession
@@ -182,7 +187,9 @@ def validate(spark: SparkSession, table: str, frame: DataFrame) -> SuiteResult:
     suite = SUITES[table]
     settings = QualitySettings()
     data = _as_pandas(_with_reference_checks(spark, frame, suite), suite)
-    context = gx.get_context(mode="ephemeral")
+    # No per-suite progress bars: a gold build validates a dozen tables and would bury its own output.
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        progress_bars=ProgressBarsConfig(globally=False), store_backend_defaults=InMemoryStoreBackendDefaults()))
     batch = (context.data_sources.add_pandas("lakehouse").add_dataframe_asset(table)
              .add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": data}))
     expectations = gx.ExpectationSuite(
