@@ -1,7 +1,8 @@
 """Interaction logs encoded against one shared user/item index, and readers for the input formats.
 
 Every split of one data set (train, test, validation) keeps the same index, so a model fitted on
-one part scores the items of another without any remapping."""
+one part scores the items of another without any remapping. A log may carry a session log (what
+each browsing session touched, in order) for models that learn from sessions."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ _COLUMN_ALIASES = {
     "weight": ("weight", "rating", "value", "quantity"),
     "category": ("category", "category_id", "product_category", "product_category_name"),
     "tenant": ("tenant", "tenant_id", "seller_id", "shop_id"),
+    "session": ("session", "session_id", "sessionid", "visit_id"),
 }
+SESSION_LOG_COLUMNS = ["session", "user", "item", "timestamp"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,11 @@ class Interactions:
     """A log of (user, item, weight, timestamp) rows with dense integer codes.
 
     `user_ids[code]` and `item_ids[code]` give the original identifiers; `item_category` and
-    `item_tenant` give each item's group code (-1 when unknown) for the group popularity models."""
+    `item_tenant` give each item's group code (-1 when unknown) for the group popularity models.
+
+    `sessions`, when there is one, is the session log: one row per step (session code, user, item,
+    timestamp), each session's steps together and in order. It only ever holds what the rows allow
+    (`subset`), so a split's training part never learns a held-out interaction from a session."""
 
     frame: pd.DataFrame
     user_ids: np.ndarray
@@ -54,6 +61,7 @@ class Interactions:
     item_category: np.ndarray | None = None
     item_tenant: np.ndarray | None = None
     source: dict[str, str] = field(default_factory=dict)
+    sessions: pd.DataFrame | None = None
 
     @property
     def n_users(self) -> int:
@@ -67,8 +75,40 @@ class Interactions:
         return len(self.frame)
 
     def subset(self, mask: np.ndarray | pd.Series) -> Interactions:
-        """The rows selected by `mask`, keeping the shared index."""
-        return replace(self, frame=self.frame[np.asarray(mask)].reset_index(drop=True))
+        """The rows selected by `mask`, keeping the shared index, and the session steps they allow."""
+        frame = self.frame[np.asarray(mask)].reset_index(drop=True)
+        return replace(self, frame=frame, sessions=self._steps_allowed_by(frame))
+
+    def with_sessions(self, steps: pd.DataFrame) -> Interactions:
+        """This log with a session log read from `steps` (columns session, user, item and timestamp, on
+        the rows' clock; in order within each session), for logs whose rows carry no session, such as
+        one row per (user, item). Steps of users or items outside the index are dropped, and so are
+        those the rows do not allow."""
+        missing = set(SESSION_LOG_COLUMNS) - set(steps.columns)
+        if missing:
+            raise ValueError(f"session steps need columns {sorted(missing)} (found {list(steps.columns)})")
+        log = _session_log(
+            pd.factorize(steps["session"])[0],
+            pd.Index(self.user_ids).get_indexer(steps["user"]),
+            pd.Index(self.item_ids).get_indexer(steps["item"]),
+            _timestamps(steps, offset=0),
+        )
+        return replace(self, sessions=self._steps_allowed_by(self.frame, log))
+
+    def _steps_allowed_by(self, frame: pd.DataFrame, log: pd.DataFrame | None = None) -> pd.DataFrame | None:
+        """The session steps a model may learn from next to `frame`: a step stays only when its user has
+        its item among the rows and it is no later than that user's latest row. Held-out items of a
+        user are thereby never in that user's sessions, and nothing after a time split's cut is."""
+        log = self.sessions if log is None else log
+        if log is None:
+            return None
+        users, items = frame["user"].to_numpy(np.int64), frame["item"].to_numpy(np.int64)
+        latest = np.full(self.n_users, np.iinfo(np.int64).min)
+        np.maximum.at(latest, users, frame["timestamp"].to_numpy(np.int64))
+        step_users = log["user"].to_numpy(np.int64)
+        allowed = np.isin(step_users * self.n_items + log["item"].to_numpy(), users * self.n_items + items)
+        allowed &= log["timestamp"].to_numpy() <= latest[step_users]
+        return log[allowed].reset_index(drop=True)
 
     def matrix(self, weighted: bool = True) -> sp.csr_matrix:
         """Users x items; repeated interactions add up their weights (or count once when not weighted)."""
@@ -103,22 +143,34 @@ class Interactions:
             if len(chunk_users)
         }
 
+    def session_sequences(self) -> list[np.ndarray]:
+        """Each session's items in order (none without a session log)."""
+        if self.sessions is None:
+            return []
+        sessions = self.sessions["session"].to_numpy()
+        return np.split(self.sessions["item"].to_numpy(), np.flatnonzero(np.diff(sessions)) + 1)
+
     def fingerprint(self) -> str:
-        """A short content hash of the encoded rows, to tell which data a run trained on."""
+        """A short content hash of the encoded rows (and session log), to tell which data a run trained on."""
         digest = hashlib.sha256()
-        for column in ("user", "item", "weight", "timestamp"):
-            digest.update(np.ascontiguousarray(self.frame[column].to_numpy()).tobytes())
+        columns = [self.frame[column] for column in ("user", "item", "weight", "timestamp")]
+        if self.sessions is not None:
+            columns += [self.sessions[column] for column in SESSION_LOG_COLUMNS]
+        for column in columns:
+            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
         return digest.hexdigest()[:16]
 
 
 def encode(frames: list[pd.DataFrame], source: dict[str, str] | None = None) -> list[Interactions]:
     """Encode raw frames (columns user, item and optionally timestamp, weight, event_type, category,
-    tenant) against one index built from all of them, so they stay comparable."""
+    tenant, session) against one index built from all of them, so they stay comparable. With a
+    session column, the rows that name a session make up the session log."""
     combined = pd.concat(frames, ignore_index=True)
     if combined.empty:
         raise ValueError("no interactions")
     user_codes, user_ids = pd.factorize(combined["user"], sort=True)
     item_codes, item_ids = pd.factorize(combined["item"], sort=True)
+    session_codes = pd.factorize(combined["session"])[0] if "session" in combined else None
     groups = {
         name: _item_groups(combined, item_codes, len(item_ids), name) for name in ("category", "tenant")
     }
@@ -133,6 +185,11 @@ def encode(frames: list[pd.DataFrame], source: dict[str, str] | None = None) -> 
                 "timestamp": _timestamps(frame, offset=start),
             }
         )
+        sessions = None
+        if session_codes is not None:
+            sessions = _session_log(
+                session_codes[start:stop], encoded["user"], encoded["item"], encoded["timestamp"]
+            )
         results.append(
             Interactions(
                 encoded,
@@ -141,10 +198,26 @@ def encode(frames: list[pd.DataFrame], source: dict[str, str] | None = None) -> 
                 groups["category"],
                 groups["tenant"],
                 dict(source or {}),
+                sessions,
             )
         )
         start = stop
     return results
+
+
+def _session_log(session, user, item, timestamp) -> pd.DataFrame:
+    """Steps with a known session, user and item (codes >= 0), grouped by session in time order (ties
+    keep the input order)."""
+    log = pd.DataFrame(
+        {
+            "session": np.asarray(session, np.int64),
+            "user": np.asarray(user, np.int32),
+            "item": np.asarray(item, np.int32),
+            "timestamp": np.asarray(timestamp, np.int64),
+        }
+    )
+    known = (log[SESSION_LOG_COLUMNS[:3]] >= 0).all(axis=1)
+    return log[known].sort_values(["session", "timestamp"], kind="stable").reset_index(drop=True)
 
 
 def from_frame(frame: pd.DataFrame) -> Interactions:
@@ -201,7 +274,7 @@ def read_frame(path: Path, input_format: InputFormat) -> pd.DataFrame:
     """The raw rows of one file (plain or gzipped) in the given format.
 
     csv: a header naming user and item columns (aliases such as user_id, product_id accepted), optionally
-      timestamp, event_type or weight/rating, category and tenant.
+      timestamp, event_type or weight/rating, category, tenant and session (session_id).
     movielens: `user item rating timestamp` separated by tabs or `::` (u.data, u1.base, ratings.dat);
       every rating counts as one interaction.
     sequence: `user item1 item2 ...` per line in time order; a user's lines continue each other, so the

@@ -64,7 +64,9 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         {"regularization": [0.05, 0.5, 5.0, 50.0], "alpha": [2.0, 0.5, 8.0, 32.0], "factors": [64, 32, 128]},
     ),
     "ease": ModelSpec(EASE, {"l2": [500.0, 50.0, 150.0, 1500.0, 5000.0]}),
-    "item2vec": ModelSpec(Item2Vec, {"window": [10, 3], "ns_exponent": [0.75, -0.5]}),
+    # `history` (how many of the user's latest items make their profile) is tuned first: with
+    # sessions, the last item alone often says most about the next one.
+    "item2vec": ModelSpec(Item2Vec, {"history": [50, 5, 1], "window": [10, 3], "ns_exponent": [0.75, -0.5]}),
     "sasrec": ModelSpec(_sasrec, applies=lambda data: importlib.util.find_spec("torch") is not None),
 }
 DEFAULT_MODELS = tuple(MODEL_SPECS)

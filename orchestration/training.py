@@ -1,7 +1,9 @@
 """Recommender training downstream of gold: evaluation -> training -> FAISS index -> registration.
 
 - `ml/model_evaluation`: every configured model (and their blend) tuned on a validation split of
-  gold.interactions and scored on a held-out split; the whole table goes to MLflow. The best
+  gold.interactions and scored on a held-out split; the whole table goes to MLflow. The log carries
+  gold.sessions as its session log (item2vec's sentences), cut to what each split's training part
+  allows, so no held-out interaction reaches a model through a session. The best
   item-vector model by validation is chosen, because serving retrieves with FAISS.
 - `ml/recommender`: that model refitted with its chosen hyper-parameters on all interactions (the
   latest ones included), logged as an MLflow run of kind `training` with its embeddings and ids.
@@ -15,6 +17,7 @@ records them as parameters, so a model always says which data it learnt from."""
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
@@ -24,8 +27,11 @@ from pydantic import Field
 from orchestration.lakehouse import gold_key
 from pipelines import gold, tables
 
+if TYPE_CHECKING:
+    from models.data import Interactions
+
 GROUP = "ml"
-TRAINING_TABLES = ("interactions", "item_popularity")
+TRAINING_TABLES = ("interactions", "item_popularity", "sessions")
 EVALUATION_KEY = dg.AssetKey(["ml", "model_evaluation"])
 RECOMMENDER_KEY = dg.AssetKey(["ml", "recommender"])
 INDEX_KEY = dg.AssetKey(["ml", "item_index"])
@@ -109,6 +115,26 @@ def training_frame(versions: dict[str, int]) -> pd.DataFrame:
     return frame
 
 
+def session_steps(versions: dict[str, int]) -> pd.DataFrame:
+    """gold.sessions as of its version, one row per step the shopper chose (an item shown in an
+    impression, or taken out of the cart, says nothing about taste: gold gives such events no positive
+    weight), timed at the session's start and in the session's order."""
+    columns = ["session_id", "user_key", "started_at", "items", "item_events"]
+    sessions = _read("sessions", versions["gold.sessions"], columns)
+    steps = sessions.explode(["items", "item_events"]).dropna(subset=["items"])
+    chosen = steps["item_events"].map(gold.EVENT_WEIGHTS).fillna(0.0) > 0
+    return steps[chosen].rename(
+        columns={"session_id": "session", "user_key": "user", "items": "item", "started_at": "timestamp"}
+    )[["session", "user", "item", "timestamp"]]
+
+
+def training_data(versions: dict[str, int]) -> "Interactions":
+    """gold.interactions (`training_frame`) with gold.sessions as its session log, as of the versions."""
+    from models.data import from_frame
+
+    return from_frame(training_frame(versions)).with_sessions(session_steps(versions))
+
+
 def _context(versions: dict[str, int], config_k: int, **extra: object) -> dict[str, object]:
     return {"dataset": "gold", "k": config_k, **version_params(versions), **extra}
 
@@ -118,16 +144,15 @@ def _context(versions: dict[str, int], config_k: int, **extra: object) -> dict[s
     group_name=GROUP,
     deps=[gold_key(name) for name in TRAINING_TABLES],
     kinds={"mlflow"},
-    description="Every model and their blend tuned and scored on gold.interactions; "
-    "the evaluation table in MLflow.",
+    description="Every model and their blend tuned and scored on gold.interactions (item2vec learning "
+    "from gold.sessions); the evaluation table in MLflow.",
 )
 def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig) -> dg.Output[Evaluated]:
     from models import experiment, protocols, tracking
-    from models.data import from_frame
     from models.evaluation import Scoring
 
     versions = current_versions()
-    data = from_frame(training_frame(versions))
+    data = training_data(versions)
     split = protocols.split(data, config.protocol, seed=config.seed).with_test_users(config.max_test_users)
     runs = experiment.run(
         [split], config.models, Scoring(k=config.k, seed=config.seed), progress=context.log.info
@@ -173,14 +198,13 @@ def model_evaluation(context: dg.AssetExecutionContext, config: TrainingConfig) 
     group_name=GROUP,
     ins={"evaluated": dg.AssetIn(EVALUATION_KEY)},
     kinds={"mlflow"},
-    description="The chosen item-vector model refitted on all of gold.interactions "
+    description="The chosen item-vector model refitted on all of gold.interactions and gold.sessions "
     "(same Delta versions), logged with its embeddings and ids.",
 )
 def recommender(context: dg.AssetExecutionContext, evaluated: Evaluated) -> dg.Output[Trained]:
     from models import experiment, tracking
-    from models.data import from_frame
 
-    data = from_frame(training_frame(evaluated.versions))
+    data = training_data(evaluated.versions)
     started = time.perf_counter()
     model = experiment.MODEL_SPECS[evaluated.model].build(**evaluated.params).fit(data)
     fitted = experiment.ModelRun(

@@ -1,7 +1,8 @@
 """The training assets downstream of gold materialise in-process on small generated gold tables:
 the first run registers a vector model as champion with the Delta versions it learnt from, the FAISS
 recall check passes, and a second run on a new version of identical data (so no better) becomes the
-challenger while the champion stays."""
+challenger while the champion stays. item2vec learns from gold.sessions, within each split's
+training part only."""
 
 from __future__ import annotations
 
@@ -13,16 +14,39 @@ import pandas as pd
 import pytest
 from deltalake import write_deltalake
 
-from models.synthetic import marketplace_interactions
+from models.synthetic import marketplace_sessions
 from pipelines.gold import EVENT_WEIGHTS
 
 VECTOR_MODELS = {"als", "item2vec"}
 MODELS = ["item_pop", "als", "item2vec", "ease"]
 
 
-def gold_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """gold.interactions and gold.item_popularity (the columns training reads) from a generated log."""
-    events = marketplace_interactions(4_000, 200, 150, n_categories=8, n_tenants=4, random_state=3)
+GOLD_TABLES = ("interactions", "item_popularity", "sessions")
+
+
+def gold_sessions(events: pd.DataFrame) -> pd.DataFrame:
+    """gold.sessions' training columns as `pipelines.gold.transform_sessions` builds them: each
+    session's items in time order, a consecutive repeat of an item kept once."""
+    ordered = events.sort_values(["session_id", "at"], kind="stable")
+    repeat = ordered["session_id"].eq(ordered["session_id"].shift()) & ordered["item_id"].eq(
+        ordered["item_id"].shift()
+    )
+    steps = ordered[~repeat].groupby("session_id", sort=False)
+    return pd.DataFrame(
+        {
+            "user_key": steps["user_id"].first(),
+            "started_at": steps["at"].min(),
+            "ended_at": steps["at"].max(),
+            "items": steps["item_id"].agg(list),
+            "item_events": steps["event_type"].agg(list),
+        }
+    ).reset_index()
+
+
+def gold_frames() -> dict[str, pd.DataFrame]:
+    """gold.interactions, gold.item_popularity and gold.sessions (the columns training reads) from
+    one generated log of browsing sessions."""
+    events = marketplace_sessions(1_200, 200, 150, n_categories=8, n_tenants=4, random_state=3)
     events["weight"] = events["event_type"].map(EVENT_WEIGHTS)
     events["at"] = pd.to_datetime(events["timestamp"], unit="s", utc=True)
     interactions = (
@@ -36,7 +60,7 @@ def gold_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         .rename(columns={"item_id": "product_id"})
         .assign(window_days=30)
     )
-    return interactions, popularity
+    return {"interactions": interactions, "item_popularity": popularity, "sessions": gold_sessions(events)}
 
 
 @pytest.fixture
@@ -48,11 +72,45 @@ def gold_lakehouse(tmp_path, monkeypatch):
     monkeypatch.setenv("MARKETLAKE_MLFLOW_ARTIFACTS", (tmp_path / "artifacts").as_uri())
     monkeypatch.setenv("MARKETLAKE_LAKEHOUSE_URI", str(tmp_path / "lakehouse"))
     lakehouse_settings.cache_clear()
-    interactions, popularity = gold_frames()
-    write_deltalake(str(tmp_path / "lakehouse" / "gold" / "interactions"), interactions)
-    write_deltalake(str(tmp_path / "lakehouse" / "gold" / "item_popularity"), popularity)
-    yield tmp_path / "lakehouse", interactions
+    frames = gold_frames()
+    for name, frame in frames.items():
+        write_deltalake(str(tmp_path / "lakehouse" / "gold" / name), frame)
+    yield tmp_path / "lakehouse", frames["interactions"]
     lakehouse_settings.cache_clear()
+
+
+def test_training_data_learns_only_from_session_steps_a_shopper_chose(tmp_path, monkeypatch):
+    from orchestration import training
+    from pipelines.settings import lakehouse_settings
+
+    monkeypatch.setenv("MARKETLAKE_LAKEHOUSE_URI", str(tmp_path / "lakehouse"))
+    lakehouse_settings.cache_clear()
+    at = pd.Timestamp("2026-01-01", tz="UTC")
+    items = ["x", "y", "z"]
+    frames = {
+        "interactions": pd.DataFrame(
+            {"user_key": "u", "product_id": items, "tenant_id": "t", "weight": 1.0, "last_interaction_at": at}
+        ),
+        "item_popularity": pd.DataFrame({"product_id": items, "category_id": "c", "window_days": 30}),
+        # y was viewed elsewhere, but here only shown; x was taken out of the cart again.
+        "sessions": pd.DataFrame(
+            {
+                "session_id": ["s1", "s2"],
+                "user_key": "u",
+                "started_at": at,
+                "items": [["x", "y", "z", "x"], []],
+                "item_events": [["view", "impression", "add_to_cart", "remove_from_cart"], []],
+            }
+        ),
+    }
+    for name, frame in frames.items():
+        write_deltalake(str(tmp_path / "lakehouse" / "gold" / name), frame)
+    try:
+        data = training.training_data(training.current_versions())
+    finally:
+        lakehouse_settings.cache_clear()
+    assert [list(data.item_ids[session]) for session in data.session_sequences()] == [["x", "z"]]
+    assert len(data) == 3
 
 
 def materialise(instance, models: list[str], raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
@@ -94,8 +152,7 @@ def test_training_registers_a_vector_champion_then_an_equal_rerun_becomes_challe
 
         champion = client.get_model_version_by_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION)
         run = client.get_run(champion.run_id)
-        assert run.data.params["data_version_gold.interactions"] == "0"
-        assert run.data.params["data_version_gold.item_popularity"] == "0"
+        assert all(run.data.params[f"data_version_gold.{name}"] == "0" for name in GOLD_TABLES)
         assert run.data.tags["marketlake.kind"] == "training" and run.data.params["model"] in VECTOR_MODELS
         artifacts = Path(
             mlflow.artifacts.download_artifacts(run_id=champion.run_id, tracking_uri=tracking.tracking_uri())
