@@ -11,7 +11,6 @@ committed out of id order are not skipped.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,9 @@ from pipelines import pii, tables
 from pipelines.settings import lakehouse_settings
 from transactional.db import owner_engine
 from transactional.errors import Conflict
-from transactional.services.change_feed import Feed, FeedBatch, FeedPosition, read_changes
+from transactional.services.change_feed import (
+    ArrowConnection, ArrowFeedBatch, Feed, FeedPosition, arrow_connection, read_changes_arrow,
+)
 
 FEEDS: tuple[Feed, ...] = ("outbox", "shopper_events")
 BRONZE_TABLE = {"outbox": "outbox", "shopper_events": "shopper_events"}
@@ -53,7 +54,6 @@ ARROW_SCHEMA = {
         ("context", pa.string()),
     ]),
 }
-_SEQUENCE = {"outbox": "id", "shopper_events": "seq"}
 _JSON_COLUMNS = {"outbox": "payload", "shopper_events": "context"}
 # When the row was committed in PostgreSQL (shopper events: received, not the client's clock).
 _COMMITTED_AT = {"outbox": "occurred_at", "shopper_events": "received_at"}
@@ -65,33 +65,32 @@ def bronze_uri(feed: Feed) -> str:
 
 # --- extract ---------------------------------------------------------------------------------
 
-def extract_changes(feed: Feed, after: FeedPosition, limit: int) -> FeedBatch:
-    """The next settled rows of the feed (read as the owner: the feed spans every tenant)."""
-    with owner_engine().connect() as connection:
-        return read_changes(connection, feed, after, limit)
+def _feed_columns(feed: Feed) -> dict[str, str]:
+    """The bronze columns as SQL over the feed row (UUIDs and JSON as text); txid and feed_seq come
+    with every feed batch."""
+    return {name: f"f.{name}::text" if field.type == pa.string() else f"f.{name}"
+            for name, field in zip(ARROW_SCHEMA[feed].names, ARROW_SCHEMA[feed], strict=True)
+            if name not in ("txid", "feed_seq")}
 
 
-def _cell(value):
-    if value is None or isinstance(value, (int, str, datetime)):
-        return value
-    return str(value)  # UUIDs
+def extract_changes(connection: ArrowConnection, feed: Feed, after: FeedPosition, limit: int) -> ArrowFeedBatch:
+    """The next settled rows of the feed as Arrow (read as the owner: the feed spans every tenant)."""
+    return read_changes_arrow(connection, feed, after, _feed_columns(feed), limit)
 
 
-def changes_to_arrow(feed: Feed, rows: Sequence[dict]) -> pa.Table:
-    """Feed rows as Arrow in the bronze layout, personal data pseudonymised on the way in."""
+def changes_to_arrow(feed: Feed, rows: pa.Table) -> pa.Table:
+    """Feed rows in the bronze layout, personal data pseudonymised on the way in."""
     schema = ARROW_SCHEMA[feed]
     json_column = _JSON_COLUMNS[feed]
-    columns: dict[str, list] = {name: [] for name in schema.names}
-    for row in rows:
-        for name in schema.names:
-            if name == "feed_seq":
-                value = row[_SEQUENCE[feed]]
-            elif name == json_column:
-                value = json.dumps(pii.scrub(row[name] or {}), sort_keys=True, default=str)
-            else:
-                value = _cell(row[name])
-            columns[name].append(value)
-    return pa.table(columns, schema=schema)
+    rows = rows.set_column(rows.schema.get_field_index(json_column), json_column,
+                           pii.scrub_json_column(rows[json_column]))
+    return rows.select(schema.names).cast(schema)
+
+
+def commit_lags(feed: Feed, rows: pa.Table, visible: datetime) -> np.ndarray:
+    """Seconds from each row's commit in PostgreSQL to `visible`."""
+    committed_us = rows[_COMMITTED_AT[feed]].cast(pa.int64()).to_numpy()
+    return (visible.timestamp() * 1e6 - committed_us) / 1e6
 
 
 # --- transform -------------------------------------------------------------------------------
@@ -199,24 +198,24 @@ def ingest_feed(spark: SparkSession, feed: Feed, *, batch_size: int | None = Non
     limit = batch_size or lakehouse_settings().lakehouse_batch_size
     report = FeedReport(feed)
     started = time.perf_counter()
-    with exclusive_ingest(feed):
+    feed_url = owner_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with exclusive_ingest(feed), arrow_connection(feed_url) as connection:
         position = committed_position(spark, feed)
         erased = erased_user_ids(spark)
         while True:
-            batch = extract_changes(feed, position, limit)
-            if not batch.rows:
+            batch = extract_changes(connection, feed, position, limit)
+            if not batch.rows.num_rows:
                 break
             changes = spark.createDataFrame(changes_to_arrow(feed, batch.rows))
             load_bronze(feed, transform_bronze(feed, changes, erased), batch.position)
-            visible = datetime.now(UTC)
-            report.lags.extend((visible - row[_COMMITTED_AT[feed]]).total_seconds() for row in batch.rows)
-            report.rows += len(batch.rows)
+            report.lags.extend(commit_lags(feed, batch.rows, datetime.now(UTC)).tolist())
+            report.rows += batch.rows.num_rows
             report.batches += 1
             position = batch.position
             report.position = position
             if on_batch:
                 on_batch(report)
-            if len(batch.rows) < limit:
+            if batch.rows.num_rows < limit:
                 break
     report.position = position
     report.seconds = time.perf_counter() - started

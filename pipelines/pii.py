@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import secrets
 from functools import lru_cache
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.settings import lakehouse_settings
 from transactional.config import get_settings
@@ -62,3 +67,24 @@ def scrub(value: Any) -> Any:
         else:
             cleaned[key] = scrub(item)
     return cleaned
+
+
+# A JSON text that might hold personal data: one of its keys is personal or an address. Keys are
+# matched as PostgreSQL writes them (`"key": `); an escaped quote inside a string value cannot match.
+_MAY_BE_PERSONAL = (
+    '"(?:' + "|".join(sorted(map(re.escape, PERSONAL_KEYS))) + ')"\\s*:' + '|"(?:[^"\\\\]*_)?address"\\s*:'
+)
+
+
+def scrub_json_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """JSON texts (null: `{}`) with every personal field pseudonymised (`scrub`). Only the texts that
+    may hold personal data are parsed; the rest pass through without a Python object each."""
+    texts = pc.fill_null(texts, "{}")
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    suspects = pc.match_substring_regex(texts, _MAY_BE_PERSONAL)
+    if not pc.any(suspects).as_py():
+        return texts
+    scrubbed = [json.dumps(scrub(json.loads(value)), sort_keys=True, default=str)
+                for value in pc.filter(texts, suspects).to_pylist()]
+    return pc.replace_with_mask(texts, suspects, pa.array(scrubbed, pa.string()))
