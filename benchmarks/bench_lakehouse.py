@@ -5,9 +5,10 @@ The marketplace is written through the services once and kept as a template data
 (benchmarks.common.generated_marketplace_template); each run works on a copy of it.
 
 - `bronze_ingest`: outbox changes and shopper events from PostgreSQL into bronze Delta (exactly
-  once, one commit per micro-batch) on embedded Sail, rows/s per feed; baseline
-  `feed_read_rows_per_s`: reading the same change feed alone (no lakehouse), the ceiling the
-  ingest can approach.
+  once, one commit per micro-batch) on embedded Sail, rows/s per feed; baselines: reading the same
+  change feed alone (no lakehouse) as Python rows (`feed_read_rows_per_s`, `read_changes`) and as
+  Arrow (`feed_read_arrow_rows_per_s`, `read_changes_arrow` with the bronze columns: what the
+  ingest reads, its ceiling).
 - `silver_merge_rows_per_s`: bronze changes turned into silver current state, history and clean
   events by guarded MERGE; first the full load, then an incremental batch (a price change of a
   tenth of the SKUs, through the capture trigger) into the existing tables. `gold_seconds`: every
@@ -77,6 +78,21 @@ def feed_read_rows_per_s(batch_size: int) -> float:
                 if not batch.rows:
                     break
                 rows += len(batch.rows)
+                position = batch.position
+    return rows / (time.perf_counter() - started)
+
+
+def feed_read_arrow_rows_per_s(batch_size: int) -> float:
+    from pipelines import bronze
+    from transactional.db import owner_engine
+    from transactional.services.change_feed import FeedPosition, arrow_connection
+
+    rows, started = 0, time.perf_counter()
+    with arrow_connection(owner_engine()) as connection:
+        for feed in ("outbox", "shopper_events"):
+            position = FeedPosition()
+            while (batch := bronze.extract_changes(connection, feed, position, batch_size)).rows.num_rows:
+                rows += batch.rows.num_rows
                 position = batch.position
     return rows / (time.perf_counter() - started)
 
@@ -170,6 +186,7 @@ def main() -> None:
         with scratch_database(DATABASE, template=generated_marketplace_template(scale)):
             warm_cache()
             read_rate = feed_read_rows_per_s(batch_size)
+            arrow_read_rate = feed_read_arrow_rows_per_s(batch_size)
             spark = get_spark()
             ingested, _ = _timed(lambda: bronze.ingest(spark, batch_size=batch_size))
             full, full_seconds = _timed(lambda: silver.build_silver(spark))
@@ -194,6 +211,8 @@ def main() -> None:
         "bronze_ingest": {**feeds, "rows_per_s": round(ingest_rate, 1)},
         "feed_read_rows_per_s": round(read_rate, 1),
         "bronze_ingest_vs_feed_read": round(ingest_rate / read_rate, 3),
+        "feed_read_arrow_rows_per_s": round(arrow_read_rate, 1),
+        "bronze_ingest_vs_feed_read_arrow": round(ingest_rate / arrow_read_rate, 3),
         "silver_merge_rows_per_s": {
             "full_load": round((full.changes + full.events) / full_seconds, 1),
             "full_load_rows": full.changes + full.events, "full_load_seconds": round(full_seconds, 1),

@@ -198,8 +198,7 @@ def ingest_feed(spark: SparkSession, feed: Feed, *, batch_size: int | None = Non
     limit = batch_size or lakehouse_settings().lakehouse_batch_size
     report = FeedReport(feed)
     started = time.perf_counter()
-    feed_url = owner_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with exclusive_ingest(feed), arrow_connection(feed_url) as connection:
+    with exclusive_ingest(feed), arrow_connection(owner_engine()) as connection:
         position = committed_position(spark, feed)
         erased = erased_user_ids(spark)
         while True:

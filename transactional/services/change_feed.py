@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from adbc_driver_postgresql import dbapi as adbc
 from adbc_driver_postgresql.dbapi import Connection as ArrowConnection
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 Feed = Literal["outbox", "shopper_events"]
 _SEQUENCE_COLUMN = {"outbox": "id", "shopper_events": "seq"}
@@ -73,8 +73,10 @@ class ArrowFeedBatch:
     position: FeedPosition
 
 
-def arrow_connection(url: str) -> ArrowConnection:
-    """An autocommit ADBC connection (no transaction left open between batches) for `url`."""
+def arrow_connection(engine: Engine) -> ArrowConnection:
+    """An ADBC connection to `engine`'s database, in autocommit (no transaction left open between
+    batches)."""
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return adbc.connect(url, autocommit=True)
 
 
