@@ -3,7 +3,7 @@
 from sqlalchemy import text
 
 from transactional.db import owner_engine
-from transactional.services.change_feed import FeedPosition, read_changes
+from transactional.services.change_feed import FeedPosition, arrow_connection, read_changes, read_changes_arrow
 
 INSERT = text(
     "INSERT INTO outbox (event_type, schema_version, aggregate_type, aggregate_id, payload)"
@@ -63,3 +63,23 @@ def test_shopper_events_feed_is_read_by_seq(db):
         rest = read_changes(connection, "shopper_events", first.position, limit=3)
     assert len(first.rows) == 3 and len(rest.rows) == 2
     assert {r["session_id"] for r in first.rows + rest.rows} == {f"s{i}" for i in range(1, 6)}
+
+
+def test_the_arrow_read_pages_through_the_same_rows_as_the_row_read(db):
+    engine = owner_engine()
+    for transaction in range(3):
+        with engine.begin() as connection:
+            for row in range(2):
+                connection.execute(INSERT, {"type": f"t{transaction}.{row}", "id": str(row)})
+    with engine.connect() as connection, arrow_connection(engine) as arrow:
+        position, arrow_position, pages = FeedPosition(), FeedPosition(), 0
+        while True:
+            rows = read_changes(connection, "outbox", position, limit=4)
+            columns = read_changes_arrow(arrow, "outbox", arrow_position, {"event_type": "f.event_type"}, limit=4)
+            assert columns.rows.column("event_type").to_pylist() == [row["event_type"] for row in rows.rows]
+            assert columns.rows.column("txid").to_pylist() == [row["txid"] for row in rows.rows]
+            assert columns.position == rows.position
+            if not rows.rows:
+                break
+            position, arrow_position, pages = rows.position, columns.position, pages + 1
+    assert pages == 2
