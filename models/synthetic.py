@@ -116,7 +116,7 @@ def marketplace_sessions(
 
     A session is one user looking around one category (one of their two favourites with probability
     `taste`, otherwise any): a geometric number of items (mean `mean_length`) drawn by popularity
-    within it, a minute or so apart. Across sessions a user's interests mix; within one they do not."""
+    within it, a minute apart. Across sessions a user's interests mix; within one they do not."""
     rng = np.random.default_rng(random_state)
     market = _Marketplace.draw(rng, n_users, n_items, n_categories, n_tenants, exponent)
     session_user = market.users(rng, n_sessions)
