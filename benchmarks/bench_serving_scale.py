@@ -43,7 +43,7 @@ import resource
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -166,9 +166,9 @@ def active_shoppers(events: pl.DataFrame, count: int, seed: int) -> pl.DataFrame
     """The latest SHOPPER_EVENTS events of `count` shoppers among those active in the last week of
     the generated history, moved in time so the latest event of all is a minute ago."""
     end = events["occurred_at"].max()
-    recent = events.filter(pl.col("occurred_at") > end - pl.duration(days=7))["user_idx"].unique().sort()
+    recent = events.filter(pl.col("occurred_at") > end - timedelta(days=7))["user_idx"].unique().sort()
     chosen = random.Random(seed).sample(recent.to_list(), min(count, len(recent)))
-    shift = datetime.now(UTC) - end.replace(tzinfo=UTC) - pl.duration(minutes=1)
+    shift = datetime.now(UTC) - end - timedelta(minutes=1)
     return (events.filter(pl.col("user_idx").is_in(chosen))
             .sort("occurred_at", descending=True).group_by("user_idx", maintain_order=True).head(SHOPPER_EVENTS)
             .with_columns(pl.col("occurred_at") + shift))
@@ -254,11 +254,11 @@ def main() -> None:
     os.environ["MARKETLAKE_SEARCH_SNAPSHOT_DIR"] = str(snapshot)
     with scratch_database(DATABASE):
         figures["history_events"] = load_history(shoppers, users, listing_ids)
-        headers = {"Authorization": f"Bearer {admin_token()}"}
         with api_server("serving.app:create_app") as base_url:
             figures["server_ready_seconds"] = round(wait_ready(base_url), 1)
             figures["server_rss_mb_loaded"] = resident_megabytes(base_url)
-            figures["search_warmup"] = warm_up(base_url, args.seed, headers)
+            figures["search_warmup"] = warm_up(base_url, args.seed)
+            headers = {"Authorization": f"Bearer {admin_token()}"}  # lives 15 minutes: made just before use
             phases = {
                 "healthz_latency": ("/healthz", [{}] * 1_000_000, 1),
                 "recs_homepage_latency": ("/v1/recommendations", homepage, 1),
