@@ -18,7 +18,7 @@ from serving.recommend.service import (
     RecommendationService,
     RecommendationsUnavailable,
 )
-from serving.routes.search import CATEGORY_PATH
+from serving.routes.search import CATEGORY_PATH, ListedProduct
 from transactional.api.deps import OptionalPrincipal
 from transactional.errors import Forbidden, Unprocessable
 from transactional.models import Role
@@ -40,19 +40,7 @@ CategoryPath = Annotated[str | None, Query(pattern=CATEGORY_PATH, max_length=255
 StoreScope = Annotated[uuid.UUID | None, Query(description="storefront scope: only this store's products")]
 
 
-class RecommendedItem(BaseModel):
-    id: str
-    title: str
-    brand: str | None
-    category: str | None = Field(description="category slug path")
-    tenant_id: str
-    store_name: str
-    price: float
-    currency: str
-    rating_avg: float | None
-    rating_count: int
-    in_stock: bool
-    image: str | None
+class RecommendedItem(ListedProduct):
     score: float = Field(description="ranking score; comparable within one list only")
     reason: str = Field(description='why it is recommended, for display: "because you viewed …", "similar to …",'
                                     ' "popular in …", "trending now", …')

@@ -25,7 +25,8 @@ STRATEGIES = {"hybrid": (Retrieval.hybrid, True), "lexical": (Retrieval.lexical,
               "semantic": (Retrieval.semantic, True), "unpersonalised": (Retrieval.hybrid, False)}
 
 
-class SearchItem(BaseModel):
+class ListedProduct(BaseModel):
+    """A product as shoppers see it in any list (search results, recommendations)."""
     id: str
     title: str
     brand: str | None
@@ -38,6 +39,9 @@ class SearchItem(BaseModel):
     rating_count: int
     in_stock: bool
     image: str | None
+
+
+class SearchItem(ListedProduct):
     score: float = Field(description="ranking score (relevance, re-ranked); comparable within one search only")
     matched_by: list[str] = Field(description="retrievers that found it: lexical, semantic")
 
