@@ -61,7 +61,8 @@ class World:
         return [title for title, category in self.category_of.items() if category == path]
 
 
-def _store(world: World, name: str) -> None:
+def add_store(world, name: str) -> None:
+    """An active store `name` with one warehouse, recorded in `world.tenants` / `world.warehouses`."""
     with session_scope(PLATFORM) as session:
         tenant = Tenant(slug=f"{name}-{uuid.uuid4().hex[:6]}", legal_name=f"{name} Ltd",
                         store_name=f"{name.title()} Store", status=TenantStatus.active)
@@ -119,7 +120,7 @@ def build_world(seed: int = 7) -> World:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     world = World()
     for store in STORES:
-        _store(world, store)
+        add_store(world, store)
     for path, (_, stem) in CATEGORIES.items():
         for number in range(PER_CATEGORY):
             add_product(world, f"{stem} {number}", path, STORES[number % len(STORES)])

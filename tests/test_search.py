@@ -20,9 +20,11 @@ from serving.search.evaluation import read_labelled_set
 from serving.search.labelled_export import export_session_set
 from serving.search.service import SearchService
 from serving.search.vectors import shared_embedder
+from tests.recommendation_world import add_store
 from transactional.db import PLATFORM, owner_engine, session_scope
 from transactional.models import (
-    Category, InventoryLevel,
+    Category,
+    InventoryLevel,
     Product,
     ProductStatus,
     Role,
@@ -30,7 +32,6 @@ from transactional.models import (
     Tenant,
     TenantStatus,
     User,
-    Warehouse,
 )
 from transactional.services.catalog import ProductData, SkuData, create_product, ensure_categories
 from transactional.services.security import issue_access_token
@@ -65,15 +66,7 @@ class Catalog:
 
     def store(self, name: str) -> uuid.UUID:
         if name not in self.tenants:
-            with session_scope(PLATFORM) as session:
-                tenant = Tenant(slug=f"{name}-{uuid.uuid4().hex[:6]}", legal_name=f"{name} Ltd",
-                                store_name=f"{name.title()} Store", status=TenantStatus.active)
-                session.add(tenant)
-                session.flush()
-                warehouse = Warehouse(tenant_id=tenant.id, code="MAIN", name="Main", address={})
-                session.add(warehouse)
-                session.flush()
-                self.tenants[name], self.warehouses[name] = tenant.id, warehouse.id
+            add_store(self, name)
         return self.tenants[name]
 
     def add(self, title: str, store: str, brand: str, category: str, price: str, colour: str | None, stock: int,
