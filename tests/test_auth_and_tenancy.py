@@ -1,4 +1,7 @@
+from datetime import datetime, timedelta
+
 from tests.factories import PASSWORD, bearer, buyer, platform_admin, seller, staff
+from transactional.services import security
 
 
 def test_register_login_userinfo_refresh_rotation_and_logout(client):
@@ -130,3 +133,22 @@ def test_buyer_cannot_use_seller_or_admin_endpoints(client):
     assert client.get("/v1/tenant", headers=headers).status_code == 403
     assert client.get("/v1/admin/tenants", headers=headers).status_code == 403
     assert client.get("/v1/admin/tenants").status_code == 401
+
+
+def test_a_remembered_access_token_is_refused_once_expired(client, monkeypatch):
+    client.post("/v1/auth/register", json={"email": "exp@b.example.com", "password": PASSWORD})
+    token = client.post("/v1/auth/login", json={"login": "exp@b.example.com", "password": PASSWORD}).json()["access_token"]
+    assert client.get("/v1/auth/userinfo", headers=bearer(token)).status_code == 200  # verified and remembered
+    expires_at = security.decode_access_token(token).expires_at
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return expires_at + timedelta(seconds=1)
+
+    monkeypatch.setattr(security, "datetime", Later)
+    refused = client.get("/v1/auth/userinfo", headers=bearer(token))
+    assert refused.status_code == 401 and refused.json()["errors"][0]["field"] == "Authorization"
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    monkeypatch.undo()
+    assert client.get("/v1/auth/userinfo", headers=bearer(forged)).status_code == 401

@@ -29,7 +29,9 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transactional.api import openapi
 from transactional.api.deps import log_identity
@@ -73,18 +75,17 @@ def field_name(location: tuple) -> str:
     return ".".join(parts) or "body"
 
 
-def _correlation_id(request: Request) -> str:
-    given = request.headers.get("X-Correlation-ID", "")
+def _correlation_id(scope: Scope) -> str:
+    given = Headers(scope=scope).get("X-Correlation-ID", "")
     return given if CORRELATION_ID.fullmatch(given) else uuid.uuid4().hex
 
 
-def _bind_request_context(request: Request) -> None:
-    request.state.correlation_id = _correlation_id(request)
+def _bind_request_context(correlation_id: str) -> None:
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(correlation_id=request.state.correlation_id)
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
     span = trace.get_current_span()
     if span.is_recording():
-        span.set_attribute("marketlake.correlation_id", request.state.correlation_id)
+        span.set_attribute("marketlake.correlation_id", correlation_id)
         structlog.contextvars.bind_contextvars(trace_id=trace.format_trace_id(span.get_span_context().trace_id))
 
 
@@ -93,37 +94,58 @@ def _timed_out(request: Request, seconds: float) -> JSONResponse:
                    [{"field": "request", "reason": "timed out"}], {"Retry-After": "1"}, timed_out=True)
 
 
-def _install_middleware(app: FastAPI, request_timeout: float | None) -> None:
-    @app.middleware("http")
-    async def correlation_metrics_and_time_limit(request: Request, call_next):
-        _bind_request_context(request)
+class RequestContextMiddleware:
+    """Correlation id, metrics, access log and time limit around every HTTP request. Plain ASGI
+    (not `BaseHTTPMiddleware`, which runs the app in a task of its own and re-streams its response):
+    it sits on every request's path, so it costs a header edit and a timer, nothing more."""
+
+    def __init__(self, app: ASGIApp, request_timeout: float | None = None) -> None:
+        self.app = app
+        self.request_timeout = request_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        correlation_id = _correlation_id(scope)
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        _bind_request_context(correlation_id)
         started = time.perf_counter()
-        deadline = asyncio.timeout(request_timeout)
+        status: int | None = None
+        deadline = asyncio.timeout(self.request_timeout)
+
+        async def send_with_correlation_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Correlation-ID", correlation_id)
+            await send(message)
+
         try:
             async with deadline:
-                response = await call_next(request)
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the endpoint's own TimeoutError: a bug like any other, answered below
-            response = None
-        except Exception:  # a bug: answer with a problem the caller can quote, and log it with its trace
-            log.exception("unhandled error", method=request.method, path=request.url.path)
-            response = problem(request, 500, "Internal server error",
-                               "an unexpected error occurred; quote the correlation_id when reporting it")
+                await self.app(scope, receive, send_with_correlation_id)
+        except Exception as error:
+            if status is not None:
+                raise  # the answer has begun: nothing better can be sent
+            await self._failure(scope, error, deadline.expired())(scope, receive, send_with_correlation_id)
         elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        if response is None:
-            TIMEOUTS.labels(request.method, route).inc()
-            response = _timed_out(request, request_timeout)
-        REQUESTS.labels(request.method, route, response.status_code).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
-        response.headers["X-Correlation-ID"] = request.state.correlation_id
-        principal = getattr(request.state, "principal", None)
+        route = getattr(scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(scope["method"], route, status).inc()
+        LATENCY.labels(scope["method"], route).observe(elapsed)
+        principal = scope["state"].get("principal")
         if principal is not None:  # bound in a dependency's task, which this one does not see
             structlog.contextvars.bind_contextvars(**log_identity(principal))
-        log.info("request", method=request.method, route=route, status=response.status_code,
-                 ms=round(elapsed * 1000, 2))
-        return response
+        log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 2))
+
+    def _failure(self, scope: Scope, error: Exception, expired: bool) -> JSONResponse:
+        request = Request(scope)
+        if isinstance(error, TimeoutError) and expired:
+            TIMEOUTS.labels(scope["method"], getattr(scope.get("route"), "path", "unmatched")).inc()
+            return _timed_out(request, self.request_timeout)
+        # A bug (the endpoint's own TimeoutError too): a problem the caller can quote, logged with its trace.
+        log.exception("unhandled error", method=scope["method"], path=scope["path"], exc_info=error)
+        return problem(request, 500, "Internal server error",
+                       "an unexpected error occurred; quote the correlation_id when reporting it")
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -166,7 +188,7 @@ def _install_handlers(app: FastAPI) -> None:
 def install_common(app: FastAPI, *, service_name: str, request_timeout: float | None = None) -> None:
     """Errors, correlation ids, metrics, access log, traces (and a time limit) for `app`; call it
     before adding routers. `openapi.install` documents the problem responses."""
-    _install_middleware(app, request_timeout)
+    app.add_middleware(RequestContextMiddleware, request_timeout=request_timeout)
     _install_handlers(app)
     configure_tracing(service_name)
     # Spans go to whatever provider is global when they start (a proxy until one is set), so

@@ -18,6 +18,7 @@ from transactional.errors import Unauthorized
 from transactional.models import Role
 
 ALGORITHM = "HS256"
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 @lru_cache
@@ -72,8 +73,19 @@ def issue_access_token(user_id: uuid.UUID, role: Role, tenant_id: uuid.UUID | No
 
 
 def decode_access_token(token: str) -> Principal:
+    """The token's principal; 401 when it is forged, malformed or expired. A verified token is
+    remembered (what it says cannot change), so a client calling again is not verified again;
+    its expiry is checked on every call."""
+    principal = _verified_access_token(token, get_settings().signing_secret)
+    if principal.expires_at <= datetime.now(UTC):
+        raise Unauthorized("invalid or expired access token", field="Authorization")
+    return principal
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
+def _verified_access_token(token: str, secret: str) -> Principal:
     try:
-        claims = jwt.decode(token, get_settings().signing_secret, algorithms=[ALGORITHM])
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM])
         if claims.get("typ") != "access":
             raise jwt.InvalidTokenError("not an access token")
         return Principal(
