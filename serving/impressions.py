@@ -56,7 +56,7 @@ class Shopper:
         return f"anon:{self.anonymous_id}" if self.anonymous_id else None
 
 
-def current_shopper(
+async def current_shopper(
     principal: OptionalPrincipal,
     anonymous_id: Annotated[str | None, Header(alias="X-Anonymous-ID", min_length=1, max_length=128, pattern=TOKEN,
                                                description="device or cookie id of a shopper not signed in")] = None,
@@ -64,6 +64,7 @@ def current_shopper(
                                              description="the shopper's browsing session (as in shopper events)")]
     = None,
 ) -> Shopper:
+    """Async: a plain function runs here, not in a worker thread (which a sync dependency costs)."""
     return Shopper(principal.user_id if principal is not None else None, anonymous_id, session_id)
 
 

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.experiments import experiments
+from serving.recommend import features
 from serving.recommend.service import POPULAR_STRATEGY
 from serving.search.vectors import shared_embedder
 from tests import recommendation_world as worlds
@@ -194,7 +195,7 @@ def feast_store(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_feature_store_signals_rerank_and_its_absence_is_flagged(world, feast_store):
+def test_feature_store_signals_rerank_and_its_absence_is_flagged(world, feast_store, monkeypatch):
     from datetime import UTC, datetime
 
     import pandas as pd
@@ -227,3 +228,14 @@ def test_feature_store_signals_rerank_and_its_absence_is_flagged(world, feast_st
         ranked = listing(api.get("/v1/recommendations", params=page))
     assert ranked["degraded"] is False
     assert [item["id"] for item in ranked["items"]].index(last) < len(without["items"]) - 1
+
+    # The service that saw the store fail asks it again in the background, not on a request's time.
+    monkeypatch.setattr(features, "RETRY_SECONDS", 0.0)
+    with TestClient(create_app(search, unapplied)) as api:
+        assert listing(api.get("/v1/recommendations", params=page))["degraded"] is True  # sends the retry
+        deadline = time.monotonic() + 60  # guards against hanging only: nothing here is timed
+        while (recovered := listing(api.get("/v1/recommendations", params=page)))["degraded"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert recovered["degraded"] is False
+    assert [item["id"] for item in recovered["items"]] == [item["id"] for item in ranked["items"]]

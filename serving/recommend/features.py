@@ -3,9 +3,10 @@
 Features come from nightly gold snapshots, so a product's features are reused for `ttl_seconds`
 instead of being read on every request: a hot list costs no online-store round trip. A read gets
 `timeout_seconds`; a slower one is left to finish in the background (it fills the cache for the
-next request) while this request ranks without features. When the store fails, it is not asked
-again for `RETRY_SECONDS` (a broken store must not add its timeout to every request). Either way
-the request says so (`degraded`)."""
+next request) while this request ranks without features. Once the store has failed, requests no
+longer wait for it: every `RETRY_SECONDS` one read is sent in the background, and when it
+succeeds requests use the store again (a broken store must add its timeout to no request). Either
+way the request says so (`degraded`)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ class CachedFeatures:
         self._cache: TTLCache[str, dict] | None = TTLCache(size, ttl_seconds) if ttl_seconds > 0 else None
         self._lock = threading.Lock()
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="feature-reader")
-        self._failed_until = 0.0
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # set while the store is failing
+        self._next_retry = 0.0
 
     def warm(self) -> None:
         """Connect and read the feature service's definition now, off the request path."""
@@ -71,21 +72,35 @@ class CachedFeatures:
         missing = [product_id for product_id in product_ids if product_id not in found]
         if not missing:
             return found
-        if time.monotonic() < self._failed_until:
-            raise FeaturesUnavailable(self.last_error or "feature store unavailable")
+        if self.last_error is not None:
+            self._retry(missing)
+            raise FeaturesUnavailable(self.last_error)
         try:
             return {**found, **self._readers.submit(self._read, missing).result(timeout=self.timeout_seconds)}
         except FutureTimeout:
             raise FeaturesUnavailable(f"no answer within {self.timeout_seconds * 1000:.0f} ms") from None
 
+    def _retry(self, product_ids: list[str]) -> None:
+        """Ask a failing store again in the background, at most every RETRY_SECONDS."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_retry:
+                return
+            self._next_retry = now + RETRY_SECONDS
+        self._readers.submit(self._read, product_ids)
+
     def _read(self, product_ids: list[str]) -> ItemFeatures:
         try:
             read = self.online.items(product_ids)
         except Exception as error:  # FeatureStoreUnavailable, or anything a backend throws
-            self._failed_until = time.monotonic() + RETRY_SECONDS
+            with self._lock:
+                self._next_retry = time.monotonic() + RETRY_SECONDS
             self.last_error = str(error).splitlines()[0] if str(error) else type(error).__name__
             log.warning("feature store unavailable", error=self.last_error)
             raise FeaturesUnavailable(self.last_error) from error
+        if self.last_error is not None:
+            log.info("feature store available again")
+            self.last_error = None
         if self._cache is not None:
             with self._lock:
                 self._cache.update(read)

@@ -33,6 +33,7 @@ class Trending:
         self.half_life = half_life_hours * 3600.0
         self.reference = time.time()
         self._scores = np.zeros(1024, dtype=np.float64)
+        self.changes = 0
         self._lock = threading.Lock()
 
     def add(self, slots: np.ndarray, weights: np.ndarray, at: np.ndarray) -> None:
@@ -51,6 +52,7 @@ class Trending:
                 grown[: len(self._scores)] = self._scores
                 self._scores = grown
             np.add.at(self._scores, slots, weights * np.exp2(exponent))
+            self.changes += 1
 
     def scores(self, size: int) -> np.ndarray:
         with self._lock:

@@ -84,6 +84,7 @@ class RecommendationService:
         self.last_registry_check: float | None = None  # epoch seconds
         self._engine: RecommendationEngine | None = None
         self._ranking = PopularityRanking.empty()
+        self._ranked_changes: tuple[int, int] | None = None  # (catalogue, trending) changes the ranking saw
         self._models = ModelSet()
         self._model_checked = False
         self._wanted: dict[str, float] = {}  # versions experiments asked for -> monotonic time
@@ -175,9 +176,14 @@ class RecommendationService:
     # -- keeping fresh ----------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-rank popular products and map new catalogue products onto the loaded models."""
-        view = self.engine.columns.view()
-        self._ranking = PopularityRanking.build(view, self.trending.scores(view.size))
+        """Re-rank popular products (when the catalogue or trending changed: ranking 1M products
+        takes a core for a while) and map new catalogue products onto the loaded models."""
+        columns = self.engine.columns
+        changes = (columns.changes, self.trending.changes)
+        if changes != self._ranked_changes:
+            view = columns.view()
+            self._ranking = PopularityRanking.build(view, self.trending.scores(view.size))
+            self._ranked_changes = changes
         for model in {id(m): m for m in (self._models.champion, *self._models.by_version.values())
                       if m is not None}.values():
             model.sync()

@@ -107,6 +107,7 @@ class Columns:
         self.brand_labels: dict[int, str] = {}
         self.tenants = Vocabulary()
         self.store_names: dict[str, str] = {}
+        self.changes = 0  # counts writes: readers that derive orders from the columns skip unchanged ones
         self._view = ColumnsView(0, {name: np.zeros(INITIAL_CAPACITY, dtype) for name, dtype in _DTYPES.items()})
 
     def view(self) -> ColumnsView:
@@ -152,6 +153,7 @@ class Columns:
         for name, value in row.items():
             view.arrays[name][slot] = value
         view.arrays["visible"][slot] = True
+        self.changes += 1
         if is_new:
             self.slot_of[document.id] = slot
             self._view = ColumnsView(slot + 1, view.arrays)
@@ -161,10 +163,12 @@ class Columns:
         slot = self.slot_of.get(product_id)
         if slot is not None:
             self._view.arrays["visible"][slot] = False
+            self.changes += 1
         return slot
 
     def set_popularity(self, slot: int, popularity: float) -> None:
         self._view.arrays["popularity"][slot] = popularity
+        self.changes += 1
 
     # -- reading ----------------------------------------------------------------------------------
 
