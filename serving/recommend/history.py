@@ -95,21 +95,23 @@ Reader = Callable[[str, int], History]
 
 
 def read_history(key: str, limit: int) -> History:
-    """A signed-in shopper's latest tracked events and everything they bought, from PostgreSQL."""
-    user = uuid.UUID(key)
+    """A signed-in shopper's latest tracked events and everything they bought, from PostgreSQL in
+    one round trip (rows with an event id are events; those without, bought products)."""
     with owner_engine().connect() as connection:
         rows = connection.execute(text(
-            "SELECT event_id::text, event_type, product_id::text, extract(epoch FROM occurred_at)"
+            "(SELECT event_id::text, event_type, product_id::text, extract(epoch FROM occurred_at)"
             " FROM shopper_events WHERE user_id = :user AND product_id IS NOT NULL AND event_type = ANY(:types)"
-            " ORDER BY occurred_at DESC LIMIT :limit"), {"user": user, "types": list(TRACKED_EVENTS), "limit": limit})
-        events = [Interaction(event_id, event_type, product_id, float(at)) for event_id, event_type, product_id, at
-                  in rows]
-        purchased = connection.execute(text(
-            "SELECT product_id::text FROM shopper_events"
+            " ORDER BY occurred_at DESC LIMIT :limit)"
+            " UNION ALL SELECT NULL, NULL, product_id::text, NULL FROM ("
+            " SELECT product_id FROM shopper_events"
             " WHERE user_id = :user AND event_type = 'purchase' AND product_id IS NOT NULL"
-            " UNION SELECT i.product_id::text FROM orders AS o JOIN order_items AS i ON i.order_id = o.id"
-            " WHERE o.buyer_id = :user AND o.status::text = ANY(:statuses)"),
-            {"user": user, "statuses": list(PURCHASED_ORDER_STATUSES)}).scalars().all()
+            " UNION SELECT i.product_id FROM orders AS o JOIN order_items AS i ON i.order_id = o.id"
+            " WHERE o.buyer_id = :user AND o.status::text = ANY(:statuses)) AS bought"),
+            {"user": uuid.UUID(key), "types": list(TRACKED_EVENTS), "limit": limit,
+             "statuses": list(PURCHASED_ORDER_STATUSES)}).all()
+    events = [Interaction(event_id, event_type, product_id, float(at))
+              for event_id, event_type, product_id, at in rows if event_id is not None]
+    purchased = [product_id for event_id, _, product_id, _ in rows if event_id is None]
     return History().merged(events, limit, purchased, read_at=time.monotonic())
 
 

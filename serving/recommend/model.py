@@ -22,8 +22,10 @@ class ServingModel:
         self.artifacts = artifacts
         self.columns = columns
         self.dimension = artifacts.item_vectors.shape[1]
-        norms = np.linalg.norm(artifacts.item_vectors, axis=1)
-        self._inverse_norms = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+        norms = np.linalg.norm(artifacts.item_vectors, axis=1, keepdims=True)
+        # Normalised once here: every request gathers a few hundred of them.
+        self._unit_vectors = np.divide(artifacts.item_vectors, norms, out=np.zeros_like(artifacts.item_vectors),
+                                       where=norms > 0)
         self._slot_code = np.empty(0, dtype=np.int64)
         self._code_slot = np.full(len(artifacts.items), _UNKNOWN, dtype=np.int64)
         self.sync()
@@ -55,7 +57,7 @@ class ServingModel:
 
     def unit_vectors(self, codes: np.ndarray) -> np.ndarray:
         """Unit-length item vectors of known codes (cosine similarity between items)."""
-        return self.artifacts.item_vectors[codes] * self._inverse_norms[codes, None]
+        return self._unit_vectors[codes]
 
     def user_vector(self, user_key: str | None) -> np.ndarray | None:
         return self.artifacts.user_vector(user_key) if user_key else None
