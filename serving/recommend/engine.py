@@ -326,10 +326,10 @@ class RecommendationEngine:
         scores = self.reranker.scores(candidates, None)
         order = np.argsort(-scores, kind="stable")[: self.settings.feature_window]
         head, scores = scored[order], scores[order]
-        found = features([self.columns.ids[slot] for slot in head.slots]) if features is not None else None
+        ids = self._ids(head.slots)
+        found = features(ids) if features is not None else None
         if found:
-            scores = self.reranker.scores(self._with_features(candidates, order, found, head), None)
-            ids = [self.columns.ids[slot] for slot in head.slots]
+            scores = self.reranker.scores(self._with_features(candidates, order, found, ids), None)
             conversion = np.nan_to_num(_feature(found, ids, "conversion_rate_30d"))
             seller_rating = np.nan_to_num(_feature(found, ids, "seller_rating_avg"), nan=RATING_PRIOR_MEAN)
             scores = scores + self.settings.conversion_weight * _scaled(conversion) \
@@ -338,11 +338,14 @@ class RecommendationEngine:
             head, scores = head[order], scores[order]
         return head, scores
 
-    def _with_features(self, candidates: Candidates, order: np.ndarray, found: ItemFeatures, head: _Scored
-                       ) -> Candidates:
-        """The head's signals, popularity and rating taken from the feature store where it has them
-        (stock is not: the catalogue follows the change feed, fresher than a feature snapshot)."""
-        ids = [self.columns.ids[slot] for slot in head.slots]
+    def _ids(self, slots: np.ndarray) -> list[str]:
+        ids = self.columns.ids
+        return [ids[slot] for slot in slots.tolist()]
+
+    @staticmethod
+    def _with_features(candidates: Candidates, order: np.ndarray, found: ItemFeatures, ids: list[str]) -> Candidates:
+        """The head's signals (`ids`), popularity and rating taken from the feature store where it
+        has them (stock is not: the catalogue follows the change feed, fresher than a snapshot)."""
         popularity = _feature(found, ids, "popularity_7d")
         rating = _feature(found, ids, "rating_avg")
         rating_count = _feature(found, ids, "rating_count")

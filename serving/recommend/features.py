@@ -64,6 +64,9 @@ class CachedFeatures:
     def items(self, product_ids: list[str]) -> ItemFeatures:
         """Features of the products; `FeaturesUnavailable` when the store cannot answer in time for
         the ones not cached."""
+        if self.failing:  # whatever is cached, the rest cannot be had: no need to look
+            self._retry(product_ids)
+            raise FeaturesUnavailable(self.last_error)
         found: ItemFeatures = {}
         if self._cache is not None:
             with self._lock:
@@ -72,13 +75,14 @@ class CachedFeatures:
         missing = [product_id for product_id in product_ids if product_id not in found]
         if not missing:
             return found
-        if self.last_error is not None:
-            self._retry(missing)
-            raise FeaturesUnavailable(self.last_error)
         try:
             return {**found, **self._readers.submit(self._read, missing).result(timeout=self.timeout_seconds)}
         except FutureTimeout:
             raise FeaturesUnavailable(f"no answer within {self.timeout_seconds * 1000:.0f} ms") from None
+
+    @property
+    def failing(self) -> bool:
+        return self.last_error is not None
 
     def _retry(self, product_ids: list[str]) -> None:
         """Ask a failing store again in the background, at most every RETRY_SECONDS."""

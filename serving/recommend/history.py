@@ -135,8 +135,7 @@ class ShopperHistories:
             return History()
         with self._lock:
             entry = self._entries.get(key)
-        if not _is_signed_in(key) or (entry is not None and entry.read_at is not None
-                                      and time.monotonic() - entry.read_at < self.ttl_seconds):
+        if not self._must_read(key, entry):
             return entry or History()
         try:
             read = self._reader(key, self.max_events)
@@ -149,6 +148,18 @@ class ShopperHistories:
             entry = self._entries[key] = read.merged(current.recent, self.max_events, current.purchased,
                                                      read_at=read.read_at)
         return entry
+
+    def must_read(self, key: str | None) -> bool:
+        """Whether `get` would read the database for this shopper."""
+        if key is None:
+            return False
+        with self._lock:
+            entry = self._entries.get(key)
+        return self._must_read(key, entry)
+
+    def _must_read(self, key: str, entry: History | None) -> bool:
+        return _is_signed_in(key) and (entry is None or entry.read_at is None
+                                       or time.monotonic() - entry.read_at >= self.ttl_seconds)
 
     def observe(self, events: list[dict]) -> None:
         """A batch from the shopper events feed."""

@@ -280,6 +280,12 @@ class RecommendationService:
                 return models.by_version[version]
         return models.champion
 
+    def answers_from_memory(self, request: RecommendationRequest) -> bool:
+        """Whether `recommend` waits on nothing outside this process: the shopper's history is in
+        memory and no feature store is asked (none configured, or failing and retried in the
+        background). The API answers those on its event loop, the others in a worker thread."""
+        return not self.histories.must_read(request.user_key) and (self.features is None or self.features.failing)
+
     def recommend(self, request: RecommendationRequest, assignment: Assignment | None = None) -> Recommendations:
         """The list for `request`; an experiment's `assignment` picks the model version (kept
         loaded while asked for; the champion serves until it is) or the `popular` strategy."""
