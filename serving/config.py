@@ -72,7 +72,9 @@ class RecommendationSettings(BaseSettings):
     poll_seconds: float = Field(10.0, gt=0, description="how often the registry is asked for a new champion")
     refresh_seconds: float = Field(10.0, gt=0, description="how often popularity orders and model-catalogue"
                                    " mappings are rebuilt")
-    candidates: int = Field(200, ge=10, description="nearest neighbours retrieved per query vector")
+    candidates_per_item: int = Field(10, ge=1, description="nearest neighbours retrieved per query vector, per"
+                                     " product asked for (100 for a list of 10): rules and diversity need spares,"
+                                     " and each neighbour costs HNSW search time")
     scoped_widen: int = Field(5, ge=1, description="neighbours multiplier under a store or category scope too"
                               " large for exact scoring")
     exact_max: int = Field(20_000, ge=0, description="a store or category scope with at most this many products"

@@ -250,16 +250,16 @@ class RecommendationEngine:
         blended = (1 - weight) * user + weight * session
         return blended / max(float(np.linalg.norm(blended)), 1e-12)
 
-    def _pool(self, model: ServingModel, ranking: PopularityRanking, scope: _Scope, queries: np.ndarray
+    def _pool(self, model: ServingModel, ranking: PopularityRanking, scope: _Scope, queries: np.ndarray, k: int
               ) -> np.ndarray:
         """Candidate slots: every product of a narrow scope, else the FAISS neighbours of the queries."""
         groups = self._scope_groups(ranking, scope)
         if groups is not None and sum(map(len, groups)) <= self.settings.exact_max:
             return np.concatenate(groups) if groups else _EMPTY
         widen = 1 if groups is None else self.settings.scoped_widen
-        slots, _ = model.nearest(queries, self.settings.candidates * widen)
-        slots = slots.ravel()
-        return np.unique(slots[slots >= 0])
+        slots, _ = model.nearest(queries, self.settings.candidates_per_item * k * widen)
+        slots = slots[slots >= 0]
+        return slots if len(queries) == 1 else np.unique(slots)  # one query's neighbours are distinct
 
     @staticmethod
     def _scope_groups(ranking: PopularityRanking, scope: _Scope) -> list[np.ndarray] | None:
@@ -280,7 +280,7 @@ class RecommendationEngine:
             if not known.any():
                 return None  # the anchors are new to the model: popularity around them answers
             anchor_vectors = model.unit_vectors(anchor_codes[known])
-            pool = self._pool(model, ranking, scope, anchor_vectors)
+            pool = self._pool(model, ranking, scope, anchor_vectors, request.k)
             pool = pool[self._passes(view, scope, pool)]
             codes = model.codes_of(pool)
             pool, codes = pool[codes >= 0], codes[codes >= 0]
@@ -296,7 +296,7 @@ class RecommendationEngine:
             return _Scored(pool, scores.astype(np.float64), reasons, based_on)
         if query is None:
             return None
-        pool = self._pool(model, ranking, scope, query[None, :])
+        pool = self._pool(model, ranking, scope, query[None, :], request.k)
         pool = pool[self._passes(view, scope, pool)]
         pool, scores = model.exact(query, pool)
         reasons = np.full(len(pool), _REASONS.index(Reason.for_you), dtype=np.int64)
