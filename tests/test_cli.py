@@ -36,3 +36,20 @@ def test_create_admin_rejects_a_short_password_and_duplicates(db):
     assert runner.invoke(app, ["create-admin", "--email", "ops@example.com", "--password", "long-enough"]).exit_code == 0
     duplicate = runner.invoke(app, ["create-admin", "--email", "ops@example.com", "--password", "long-enough"])
     assert duplicate.exit_code == 1
+
+
+def test_a_taken_embedded_postgres_port_is_named_with_the_setting_to_change(migrated_database):
+    import shutil
+
+    from transactional.config import get_settings
+    from transactional.embedded_pg import EmbeddedPostgres
+
+    settings = get_settings()
+    if settings.database_url:
+        pytest.skip("the tests run against an external PostgreSQL: no embedded port to take")
+    second_home = settings.home_dir / "second-home-pgdata"
+    try:
+        with pytest.raises(RuntimeError, match="MARKETLAKE_PG_PORT"):
+            EmbeddedPostgres(second_home, settings.pg_port).start()  # the test server holds the port
+    finally:
+        shutil.rmtree(second_home, ignore_errors=True)

@@ -104,7 +104,10 @@ class EmbeddedPostgres:
             )
             if result.returncode != 0:
                 tail = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""
-                raise RuntimeError(f"embedded PostgreSQL failed to start:\n{result.stderr}\n{tail}")
+                hint = (f"\nport {self.port} is taken (another Marketlake home or PostgreSQL?): set"
+                        " MARKETLAKE_PG_PORT to a free port, or DATABASE_URL to a running server"
+                        if "Address already in use" in tail else "")
+                raise RuntimeError(f"embedded PostgreSQL failed to start:\n{result.stderr}\n{tail}{hint}")
         self._ensure_database()
         return self.url
 
