@@ -94,6 +94,11 @@ def _timed_out(request: Request, seconds: float) -> JSONResponse:
                    [{"field": "request", "reason": "timed out"}], {"Retry-After": "1"}, timed_out=True)
 
 
+def _route(scope: Scope) -> str:
+    """The matched route's path template (a bounded metrics label), once routing has run."""
+    return getattr(scope.get("route"), "path", "unmatched")
+
+
 class RequestContextMiddleware:
     """Correlation id, metrics, access log and time limit around every HTTP request. Plain ASGI
     (not `BaseHTTPMiddleware`, which runs the app in a task of its own and re-streams its response):
@@ -129,7 +134,7 @@ class RequestContextMiddleware:
                 raise  # the answer has begun: nothing better can be sent
             await self._failure(scope, error, deadline.expired())(scope, receive, send_with_correlation_id)
         elapsed = time.perf_counter() - started
-        route = getattr(scope.get("route"), "path", "unmatched")
+        route = _route(scope)
         REQUESTS.labels(scope["method"], route, status).inc()
         LATENCY.labels(scope["method"], route).observe(elapsed)
         principal = scope["state"].get("principal")
@@ -140,7 +145,7 @@ class RequestContextMiddleware:
     def _failure(self, scope: Scope, error: Exception, expired: bool) -> JSONResponse:
         request = Request(scope)
         if isinstance(error, TimeoutError) and expired:
-            TIMEOUTS.labels(scope["method"], getattr(scope.get("route"), "path", "unmatched")).inc()
+            TIMEOUTS.labels(scope["method"], _route(scope)).inc()
             return _timed_out(request, self.request_timeout)
         # A bug (the endpoint's own TimeoutError too): a problem the caller can quote, logged with its trace.
         log.exception("unhandled error", method=scope["method"], path=scope["path"], exc_info=error)
