@@ -57,11 +57,11 @@ def ann_figures(
     found, ann_seconds = timed(lambda: index.search(queries, k))
     return {
         f"{name}_build_seconds": round(build_seconds, 2),
-        f"{label}flat_build_seconds": round(flat_build_seconds, 4),
+        f"{name}_flat_build_seconds": round(flat_build_seconds, 4),  # each call builds its own flat baseline
         f"{name}_build_vs_flat_build": round(build_seconds / flat_build_seconds, 1),
         f"{name}_search_effort": index.search_effort,
         f"{name}_query_ms": round(1000 * ann_seconds / len(queries), 4),
-        f"{label}flat_query_ms": round(1000 * flat_seconds / len(queries), 4),
+        f"{name}_flat_query_ms": round(1000 * flat_seconds / len(queries), 4),
         f"{name}_recall_at_{k}": round(recall_at_k(found, exact), 4),
         f"{name}_speedup_vs_flat": round(flat_seconds / ann_seconds, 2),
         # Queries after which building the index has cost less than searching without it.
