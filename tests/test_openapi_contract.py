@@ -27,6 +27,10 @@ CALLERS = ("anonymous", "buyer", "seller", "platform")
 CONFIG = SchemathesisConfig.from_dict({"generation": {"with-security-parameters": False}})
 # Loaded eagerly (one test per operation): building the app and its document needs no database.
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(), config=CONFIG)
+# Reproducible runs of a bounded size; the fixtures make real callers, which is slow but not wrong.
+CONTRACT_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+                             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                                    HealthCheck.filter_too_much])
 
 
 @pytest.fixture
@@ -37,9 +41,7 @@ def caller_headers(client) -> dict[str, dict[str, str]]:
 @pytest.mark.slow
 @schema.parametrize()
 @schema.given(caller=st.sampled_from(CALLERS))
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
+@CONTRACT_SETTINGS
 def test_every_response_matches_the_documented_contract(case, caller, caller_headers):
     case.call_and_validate(headers=caller_headers[caller], excluded_checks=[positive_data_acceptance])
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -18,8 +17,12 @@ from serving.app import create_app
 from serving.config import SearchSettings
 from serving.search.service import SearchService
 from tests import recommendation_world as worlds
-from tests.test_openapi_contract import CALLERS, CONFIG, caller_headers  # noqa: F401 (a fixture)
-
+from tests.test_openapi_contract import (  # noqa: F401 (caller_headers is a fixture)
+    CALLERS,
+    CONFIG,
+    CONTRACT_SETTINGS,
+    caller_headers,
+)
 
 # The document needs no services: the app is built at import (one test per operation) around an
 # unloaded index; the fixture below gives it the loaded catalogue before the first call.
@@ -41,8 +44,6 @@ def loaded_catalogue(migrated_database, tmp_path_factory):
 @pytest.mark.slow
 @schema.parametrize()
 @schema.given(caller=st.sampled_from(CALLERS))
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
+@CONTRACT_SETTINGS
 def test_every_serving_response_matches_the_documented_contract(case, caller, caller_headers):  # noqa: F811
     case.call_and_validate(headers=caller_headers[caller], excluded_checks=[positive_data_acceptance])
